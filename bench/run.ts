@@ -1,0 +1,32 @@
+/**
+ * Benchmarks: `npm run bench -- <name>` (or `npm run bench:<name>`). Each prints a Markdown table to paste into
+ * BENCHMARKS.md, with the command that produced it, and writes its raw figures to .tokenledger/bench/<name>.json.
+ */
+import { endpointInsertBench } from './endpoint-insert';
+
+const BENCHES: Record<string, { describe: string; run: (args: string[]) => Promise<void> }> = {
+  endpoint: {
+    describe:
+      'rows/s inserted through @clickhouse/client into the local ClickHouse endpoint vs the same inserts in-process',
+    run: endpointInsertBench,
+  },
+};
+
+async function main(): Promise<void> {
+  const [name, ...args] = process.argv.slice(2);
+  const bench = name === undefined ? undefined : BENCHES[name];
+  if (bench === undefined) {
+    const list = Object.entries(BENCHES)
+      .map(([n, b]) => `  ${n.padEnd(10)} ${b.describe}`)
+      .join('\n');
+    process.stderr.write(`usage: npm run bench -- <name> [options]\n\nbenchmarks:\n${list}\n`);
+    process.exitCode = name === undefined || name === '--help' ? 0 : 2;
+    return;
+  }
+  await bench.run(args);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// Set-up that every top-level command runs first (npm run demo | test | bench): plain Node, no dependencies.
+//  1. npm dependencies: `npm install` from package-lock.json when node_modules was not installed from this lock.
+//     (Not `npm ci`: chdb lists per-platform engine packages as optional dependencies, and the lock can only
+//     record the ones the registry serves, which `npm ci` then reports as missing.);
+//  2. the Apache Kafka broker jars from Maven Central (infra/kafka/fetch-jars.sh), unless KAFKA_BROKERS names a cluster.
+// Both steps are skipped quickly when everything is already in place.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const [major] = process.versions.node.split('.').map(Number);
+if (major < 20) {
+  console.error(`tokenledger needs Node.js 20 or newer; this is ${process.version}`);
+  process.exit(1);
+}
+
+function run(cmd, args, what) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  if (r.error || r.status !== 0) {
+    console.error(`setup: ${what} failed (${r.error ? r.error.message : `exit ${r.status}`})`);
+    process.exit(r.status || 1);
+  }
+}
+
+const lock = readFileSync(join(root, 'package-lock.json'));
+const want = createHash('sha256').update(lock).digest('hex');
+const stamp = join(root, 'node_modules', '.tokenledger-lock-sha256');
+if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== want) {
+  console.error('setup: installing npm dependencies ...');
+  run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], 'npm install');
+  writeFileSync(stamp, want);
+}
+
+if (!process.env.KAFKA_BROKERS) {
+  run('bash', [join(root, 'infra', 'kafka', 'fetch-jars.sh')], 'fetching the Kafka jars');
+}

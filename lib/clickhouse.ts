@@ -1,0 +1,57 @@
+/**
+ * The ClickHouse client factory. Every component, CLI command and test talks to ClickHouse one way only:
+ * `@clickhouse/client` over HTTP to `CLICKHOUSE_URL`, or to the local endpoint when it is unset (DESIGN.md).
+ */
+import { createClient } from '@clickhouse/client';
+import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
+import type { Config } from './config';
+import { clickhouseUrl } from './config';
+
+export type { ClickHouseClient };
+
+export interface ClickHouseDeps {
+  readonly config: Config;
+  /** Database for unqualified names; defaults to the configured one. `null`: the server's default. */
+  readonly database?: string | null;
+  readonly settings?: ClickHouseSettings;
+  readonly application?: string;
+}
+
+export function createClickHouse({
+  config,
+  database,
+  settings,
+  application,
+}: ClickHouseDeps): ClickHouseClient {
+  const c = config.clickhouse;
+  const db = database === undefined ? c.database : database;
+  return createClient({
+    url: clickhouseUrl(config),
+    username: c.user,
+    password: c.password,
+    ...(db === null ? {} : { database: db }),
+    request_timeout: c.requestTimeoutMs,
+    max_open_connections: c.maxOpenConnections,
+    application: application ?? 'tokenledger',
+    // 64-bit integers (token counts, nano-USD money) arrive as JSON strings, never as lossy JS numbers: newer
+    // servers changed this default to unquoted, so it is pinned here (docs/decisions/0003-clickhouse-client.md).
+    clickhouse_settings: { output_format_json_quote_64bit_integers: 1, ...settings },
+  });
+}
+
+/** Creates the configured database if it is missing (used before migrations exist, and by the smoke demo). */
+export async function ensureDatabase(config: Config): Promise<void> {
+  const admin = createClickHouse({ config, database: null });
+  try {
+    await admin.command({
+      query: `CREATE DATABASE IF NOT EXISTS ${quoteIdentifier(config.clickhouse.database)}`,
+    });
+  } finally {
+    await admin.close();
+  }
+}
+
+/** Backquotes an identifier for ClickHouse SQL. */
+export function quoteIdentifier(name: string): string {
+  return '`' + name.replace(/\\/g, '\\\\').replace(/`/g, '\\`') + '`';
+}

@@ -1,0 +1,79 @@
+/**
+ * pino logging (STYLE.md: Logging): one root logger per process, `logger.child({ module })` per module,
+ * object first and a constant message, `err` for errors, credentials redacted. kafkajs logs are routed into a
+ * pino child through `logCreator`.
+ */
+import pino from 'pino';
+import type { DestinationStream, Logger } from 'pino';
+import { logLevel as KafkaLogLevel } from 'kafkajs';
+import type { logCreator, LogEntry } from 'kafkajs';
+
+export type { Logger };
+
+/** Paths whose values never reach a log line. */
+export const REDACT_PATHS = [
+  'password',
+  '*.password',
+  '*.*.password',
+  'sasl.password',
+  'authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'keyFile',
+  '*.keyFile',
+];
+
+export interface LoggerOptions {
+  readonly level?: string;
+  readonly name?: string;
+  /** Where lines go; defaults to stdout. Tests pass an in-memory stream. */
+  readonly destination?: DestinationStream;
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  return pino(
+    {
+      level: options.level ?? 'info',
+      ...(options.name === undefined ? {} : { name: options.name }),
+      redact: { paths: REDACT_PATHS, censor: '<redacted>' },
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    options.destination ?? pino.destination({ dest: 1, sync: false }),
+  );
+}
+
+const KAFKA_TO_PINO: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [KafkaLogLevel.ERROR]: 'error',
+  [KafkaLogLevel.WARN]: 'warn',
+  [KafkaLogLevel.INFO]: 'info',
+  [KafkaLogLevel.DEBUG]: 'debug',
+};
+
+/** kafkajs `logCreator` that writes into a pino child; the level mapping keeps kafkajs noise at debug. */
+export function kafkaLogCreator(logger: Logger): logCreator {
+  const child = logger.child({ module: 'kafkajs' });
+  return () =>
+    ({ level, log }: LogEntry) => {
+      const { message, ...rest } = log;
+      const method = KAFKA_TO_PINO[level] ?? 'info';
+      child[method](rest, message);
+    };
+}
+
+/** pino level → kafkajs level, so kafkajs does not even format what pino would drop. */
+export function kafkaLogLevel(logger: Logger): KafkaLogLevel {
+  switch (logger.level) {
+    case 'trace':
+    case 'debug':
+      return KafkaLogLevel.DEBUG;
+    case 'info':
+      return KafkaLogLevel.INFO;
+    case 'warn':
+      return KafkaLogLevel.WARN;
+    case 'silent':
+      return KafkaLogLevel.NOTHING;
+    default:
+      return KafkaLogLevel.ERROR;
+  }
+}
