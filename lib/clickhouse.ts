@@ -6,11 +6,14 @@ import { createClient } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
 import type { Config } from './config';
 import { clickhouseUrl } from './config';
+import type { Logger } from './logger';
+import { clickhouseLogging } from './logger';
 
 export type { ClickHouseClient };
 
 export interface ClickHouseDeps {
   readonly config: Config;
+  readonly logger: Logger;
   /** Database for unqualified names; defaults to the configured one. `null`: the server's default. */
   readonly database?: string | null;
   readonly settings?: ClickHouseSettings;
@@ -19,6 +22,7 @@ export interface ClickHouseDeps {
 
 export function createClickHouse({
   config,
+  logger,
   database,
   settings,
   application,
@@ -33,6 +37,7 @@ export function createClickHouse({
     request_timeout: c.requestTimeoutMs,
     max_open_connections: c.maxOpenConnections,
     application: application ?? 'tokenledger',
+    log: clickhouseLogging(logger),
     // 64-bit integers (token counts, nano-USD money) arrive as JSON strings, never as lossy JS numbers: newer
     // servers changed this default to unquoted, so it is pinned here (docs/decisions/0003-clickhouse-client.md).
     clickhouse_settings: { output_format_json_quote_64bit_integers: 1, ...settings },
@@ -40,8 +45,8 @@ export function createClickHouse({
 }
 
 /** Creates the configured database if it is missing (used before migrations exist, and by the smoke demo). */
-export async function ensureDatabase(config: Config): Promise<void> {
-  const admin = createClickHouse({ config, database: null });
+export async function ensureDatabase(config: Config, logger: Logger): Promise<void> {
+  const admin = createClickHouse({ config, logger, database: null });
   try {
     await admin.command({
       query: `CREATE DATABASE IF NOT EXISTS ${quoteIdentifier(config.clickhouse.database)}`,

@@ -7,6 +7,13 @@ import pino from 'pino';
 import type { DestinationStream, Logger } from 'pino';
 import { logLevel as KafkaLogLevel } from 'kafkajs';
 import type { logCreator, LogEntry } from 'kafkajs';
+import { ClickHouseLogLevel } from '@clickhouse/client';
+import type {
+  Logger as ClickHouseClientLogger,
+  LogParams,
+  ErrorLogParams,
+  WarnLogParams,
+} from '@clickhouse/client';
 
 export type { Logger };
 
@@ -76,4 +83,42 @@ export function kafkaLogLevel(logger: Logger): KafkaLogLevel {
     default:
       return KafkaLogLevel.ERROR;
   }
+}
+
+/**
+ * A `log.LoggerClass` for @clickhouse/client that writes into a pino child. The client logs a request error and
+ * then rethrows it to the caller, who decides what to log (STYLE.md: do not log and rethrow), so the client's
+ * `error` lines go to debug here.
+ */
+export function clickhouseLogging(logger: Logger): {
+  LoggerClass: new () => ClickHouseClientLogger;
+  level: ClickHouseLogLevel;
+} {
+  const child = logger.child({ module: 'clickhouse-client' });
+  class PinoClickHouseLogger implements ClickHouseClientLogger {
+    trace({ message, args }: LogParams): void {
+      child.trace({ args }, message);
+    }
+    debug({ message, args }: LogParams): void {
+      child.debug({ args }, message);
+    }
+    info({ message, args }: LogParams): void {
+      child.info({ args }, message);
+    }
+    warn({ message, args, err }: WarnLogParams): void {
+      child.warn({ args, err }, message);
+    }
+    error({ message, args, err }: ErrorLogParams): void {
+      child.debug({ args, err }, message);
+    }
+  }
+  const level =
+    logger.level === 'trace'
+      ? ClickHouseLogLevel.TRACE
+      : logger.level === 'debug'
+        ? ClickHouseLogLevel.DEBUG
+        : logger.level === 'silent'
+          ? ClickHouseLogLevel.OFF
+          : ClickHouseLogLevel.WARN;
+  return { LoggerClass: PinoClickHouseLogger, level };
 }

@@ -130,8 +130,8 @@ async function smokeRoundTrip(config: Config, timeoutMs: number): Promise<void> 
     );
 
     say(`▶ writing it to ClickHouse (${config.clickhouse.database}.smoke_events) and reading it back`);
-    await ensureDatabase(config);
-    const ch = createClickHouse({ config });
+    await ensureDatabase(config, logger);
+    const ch = createClickHouse({ config, logger });
     try {
       await ch.command({
         query: `CREATE TABLE IF NOT EXISTS smoke_events (

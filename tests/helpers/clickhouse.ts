@@ -5,7 +5,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createClickHouse } from '../../lib/clickhouse';
 import type { Config } from '../../lib/config';
-import { testConfig, uniqueName } from './env';
+import { testConfig, testLogger, uniqueName } from './env';
 
 export interface TestDatabase {
   readonly name: string;
@@ -17,11 +17,12 @@ export interface TestDatabase {
 export function useTestDatabase(base: Config = testConfig()): TestDatabase {
   const name = uniqueName('test_db');
   const config: Config = { ...base, clickhouse: { ...base.clickhouse, database: name } };
-  const admin = createClickHouse({ config, database: null });
+  const logger = testLogger();
+  const admin = createClickHouse({ config, logger, database: null });
   let client: ClickHouseClient | undefined;
   beforeAll(async () => {
     await admin.command({ query: `CREATE DATABASE ${name}` });
-    client = createClickHouse({ config });
+    client = createClickHouse({ config, logger });
   });
   afterAll(async () => {
     await client?.close();

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { localClickHouse } from '../../infra/clickhouse/control';
 import { classifyClickHouseError } from '../../lib/errors';
 import { freePort } from '../helpers/env';
@@ -19,7 +19,11 @@ test('stop → connection error; restart → data still there', async () => {
   delete env.CLICKHOUSE_USER;
   delete env.CLICKHOUSE_PASSWORD;
   const endpoint = localClickHouse({ home, port, startTimeoutMs: 60_000, env });
-  const client = createClient({ url: `http://127.0.0.1:${port}`, request_timeout: 5000 });
+  const client = createClient({
+    url: `http://127.0.0.1:${port}`,
+    request_timeout: 5000,
+    log: { level: ClickHouseLogLevel.OFF },
+  });
   try {
     expect(await endpoint.start()).toBe('started');
     await client.command({ query: 'CREATE DATABASE IF NOT EXISTS keep' });
