@@ -120,3 +120,27 @@ export async function consumeN(options: {
     clearTimeout(bound);
   }
 }
+
+/**
+ * Reads every message of `topic` up to the end offsets it has when called (duplicates included), with a
+ * consumer group. Rejects after `timeoutMs` naming how far it got.
+ */
+export async function consumeAll(options: {
+  kafka: Kafka;
+  config: Config;
+  topic: string;
+  groupId: string;
+  timeoutMs: number;
+}): Promise<Consumed[]> {
+  const admin = options.kafka.admin();
+  await admin.connect();
+  let total = 0;
+  try {
+    const ends = await admin.fetchTopicOffsets(options.topic);
+    total = ends.reduce((a, p) => a + Number(p.high) - Number(p.low), 0);
+  } finally {
+    await admin.disconnect();
+  }
+  if (total === 0) return [];
+  return consumeN({ ...options, count: total });
+}

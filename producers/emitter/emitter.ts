@@ -1,0 +1,484 @@
+/**
+ * The client-side emitter: `record()` takes a usage event in a few microseconds and never waits for the network
+ * nor throws into the caller's LLM code path; batches go to Kafka in the background (acks=all, idempotent
+ * producer, compression, key team_id, several produce requests in flight).
+ *
+ * Delivery: an event is in memory (bounded), in flight, acknowledged by Kafka, or in the local spool. When a
+ * send fails (Kafka unreachable), that batch and everything after it go to the spool, in order, and the emitter
+ * retries Kafka every `retryIntervalMs` with a fresh producer; when Kafka answers, the spool is replayed in
+ * order and direct sending resumes. A send whose outcome is unknown is spooled too, so a Kafka outage can cause
+ * repeats of the same event_id (counted once by ingest), never a loss. Only a full spool drops events, by the
+ * configured policy, counted and logged.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { CompressionTypes, Partitioners } from 'kafkajs';
+import type { Message, Producer } from 'kafkajs';
+import { createLogger } from '../../lib/logger';
+import type { Logger } from '../../lib/logger';
+import { usageEventRegistry } from '../../schemas/usage-event/schema';
+import type { UsageEvent, UsageEventInput } from '../../schemas/usage-event/types';
+import { describeIssues, validateUsageEvent } from '../../schemas/usage-event/validate';
+import { openSpool } from '../spool/spool';
+import type { Spool, SpoolRecord } from '../spool/spool';
+import { createMetrics } from './metrics';
+import type { EmitterOptions, EventDefaults } from './options';
+import { resolveOptions } from './options';
+import type { DropReason, EmitterError, EmitterMetrics, UsageRecorder } from './types';
+import { uuidv7 } from './uuid';
+
+export interface Emitter extends UsageRecorder {
+  /** Runs `fn` with identity defaults (team, user, ...) applied to every event recorded inside it, async included. */
+  withContext<T>(context: EventDefaults, fn: () => T): T;
+  /** Resolves when every event recorded so far is acknowledged by Kafka, or safely in the spool. */
+  flush(): Promise<void>;
+  /** Flushes, then stops; what cannot be sent within `timeoutMs` is spooled for the next start. */
+  close(options?: { timeoutMs?: number }): Promise<void>;
+  /** A snapshot of the counters. */
+  metrics(): EmitterMetrics;
+}
+
+const LOG_EVERY_MS = 10_000;
+
+export function createEmitter(options: EmitterOptions): Emitter {
+  const o = resolveOptions(options);
+  const log: Logger = (options.logger ?? createLogger({ level: 'warn' })).child({
+    module: 'emitter',
+    topic: o.topic,
+  });
+  const registry = usageEventRegistry();
+  const type = registry.current.type;
+  const context = new AsyncLocalStorage<EventDefaults>();
+
+  let queue: UsageEvent[] = [];
+  let queueBytes = 0;
+  const inFlightBatches = new Set<readonly Message[]>();
+  let inFlightEvents = 0;
+  let degraded = false; // a send failed: new events go to the spool until Kafka answers again
+  let closed = false;
+  let lingerTimer: NodeJS.Timeout | undefined;
+  let drainScheduled = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let recovering = false;
+  let producer: Producer | undefined;
+  let connecting: Promise<Producer> | undefined;
+  let waiters: (() => void)[] = [];
+
+  const spool: Spool | undefined =
+    o.spool === false
+      ? undefined
+      : openSpool({
+          dir: o.spool.dir,
+          maxBytes: o.spool.maxBytes,
+          dropPolicy: o.spool.dropPolicy,
+          fsync: o.spool.fsync,
+          onDrop: (count, reason) => dropped(reason, count),
+        });
+
+  const metrics = createMetrics(options.metricsRegistry, () => ({
+    queueDepth: queue.length,
+    inFlight: inFlightEvents,
+    spoolBytes: spool?.bytes() ?? 0,
+  }));
+  metrics.values.adoptedSpoolSegments = spool?.adoptedSegments ?? 0;
+
+  // ---- reporting: counted always, logged at most once per reason every 10 s, onError always --------------
+  const lastLogged = new Map<string, { at: number; suppressed: number }>();
+  function logLimited(reason: string, fields: Record<string, unknown>, msg: string): void {
+    const now = Date.now();
+    const last = lastLogged.get(reason);
+    if (last !== undefined && now - last.at < LOG_EVERY_MS) {
+      last.suppressed++;
+      return;
+    }
+    log.error({ reason, ...fields, suppressedSinceLastLog: last?.suppressed ?? 0 }, msg);
+    lastLogged.set(reason, { at: now, suppressed: 0 });
+  }
+  function report(error: EmitterError): void {
+    try {
+      options.onError?.(error);
+    } catch {
+      // a throwing onError must not reach the caller's code path either
+    }
+  }
+  function dropped(reason: DropReason, count: number): void {
+    metrics.drop(reason, count);
+    const message = `${count} usage event(s) dropped: ${reason}`;
+    logLimited(`dropped:${reason}`, { count }, 'usage events dropped');
+    report({ kind: 'dropped', reason, count, message });
+  }
+
+  // ---- record ------------------------------------------------------------------------------------------
+  function build(input: UsageEventInput, now: number): UsageEvent {
+    const c = context.getStore();
+    const d = o.defaults;
+    const tags =
+      d.tags === undefined && c?.tags === undefined
+        ? (input.tags ?? {})
+        : { ...d.tags, ...c?.tags, ...input.tags };
+    return {
+      event_id: input.event_id ?? uuidv7(now),
+      occurred_at: input.occurred_at ?? now,
+      org_id: input.org_id ?? c?.org_id ?? d.org_id ?? null,
+      team_id: input.team_id ?? c?.team_id ?? d.team_id ?? '',
+      user_id: input.user_id ?? c?.user_id ?? d.user_id ?? null,
+      project_id: input.project_id ?? c?.project_id ?? d.project_id ?? null,
+      application: input.application ?? c?.application ?? d.application ?? null,
+      environment: input.environment ?? c?.environment ?? d.environment ?? null,
+      provider: input.provider,
+      operation: input.operation ?? 'chat',
+      request_model: input.request_model,
+      response_model: input.response_model ?? null,
+      streaming: input.streaming ?? false,
+      service_tier: input.service_tier ?? null,
+      status: input.status ?? 'ok',
+      error_type: input.error_type ?? null,
+      duration_ms: input.duration_ms ?? null,
+      time_to_first_token_ms: input.time_to_first_token_ms ?? null,
+      input_tokens: input.input_tokens ?? 0,
+      cache_read_input_tokens: input.cache_read_input_tokens ?? 0,
+      cache_creation_input_tokens: input.cache_creation_input_tokens ?? 0,
+      output_tokens: input.output_tokens ?? 0,
+      reasoning_output_tokens: input.reasoning_output_tokens ?? 0,
+      client_cost_nanousd: input.client_cost_nanousd ?? null,
+      tags,
+      sdk: input.sdk ?? o.sdk,
+    };
+  }
+
+  /** Rough size for the memory bound; exact bytes are known only after encoding. */
+  function estimate(e: UsageEvent): number {
+    return (
+      96 +
+      e.team_id.length +
+      e.request_model.length +
+      (e.user_id?.length ?? 0) +
+      (e.response_model?.length ?? 0) +
+      48
+    );
+  }
+
+  function record(input: UsageEventInput): void {
+    try {
+      if (closed) {
+        dropped('closed', 1);
+        return;
+      }
+      const now = Date.now();
+      const event = build(input, now);
+      const issues = validateUsageEvent(event, type, o.limits, now);
+      if (issues.length > 0) {
+        metrics.drop('invalid', 1);
+        const message = `invalid usage event: ${describeIssues(issues)}`;
+        logLimited(
+          `invalid:${issues[0]?.reason ?? ''}`,
+          { issues: issues.slice(0, 5) },
+          'invalid usage event not sent',
+        );
+        report({ kind: 'invalid', issues, message, event: input });
+        return;
+      }
+      metrics.count('recorded', 1);
+      if (queue.length >= o.queueMaxEvents || queueBytes >= o.queueMaxBytes) {
+        // Memory is full (Kafka slower than the caller): spill this event to the spool rather than grow.
+        if (spool === undefined) dropped('queue_full', 1);
+        else toSpool(encodeAll([event]));
+        return;
+      }
+      queue.push(event);
+      queueBytes += estimate(event);
+      schedule();
+    } catch (err) {
+      // A bug in metering must never break the caller's call.
+      logLimited('internal', { err }, 'emitter failed to record an event');
+    }
+  }
+
+  // ---- batching and sending ----------------------------------------------------------------------------
+  function schedule(): void {
+    if (queue.length >= o.batchMaxEvents || queueBytes >= o.batchMaxBytes) {
+      if (!drainScheduled) {
+        drainScheduled = true;
+        setImmediate(drain);
+      }
+    } else {
+      lingerTimer ??= setTimeout(drain, o.lingerMs);
+    }
+  }
+
+  function encodeAll(events: readonly UsageEvent[]): Message[] {
+    return events.map((e) => ({ key: e.team_id, value: registry.encode(e) }));
+  }
+
+  function toSpool(messages: readonly Message[]): void {
+    if (messages.length === 0) return;
+    const records: SpoolRecord[] = messages.map((m) => ({ key: String(m.key), value: m.value as Buffer }));
+    if (spool?.append(records) === true) metrics.count('spooled', records.length);
+    else if (spool === undefined) dropped('queue_full', records.length);
+    // (spool full: onDrop already counted and logged them)
+  }
+
+  function takeBatch(): UsageEvent[] {
+    let n = 0;
+    let bytes = 0;
+    while (n < queue.length && n < o.batchMaxEvents && bytes < o.batchMaxBytes) {
+      bytes += estimate(queue[n] as UsageEvent);
+      n++;
+    }
+    const batch = queue.slice(0, n);
+    queue = queue.slice(n);
+    queueBytes = Math.max(0, queueBytes - bytes);
+    return batch;
+  }
+
+  function drain(): void {
+    drainScheduled = false;
+    if (lingerTimer !== undefined) {
+      clearTimeout(lingerTimer);
+      lingerTimer = undefined;
+    }
+    while (queue.length > 0) {
+      if (degraded) {
+        if (spool === undefined) break; // keep them in memory until Kafka answers
+        toSpool(encodeAll(takeBatch()));
+        continue;
+      }
+      if (inFlightBatches.size >= o.maxInFlight) break; // resumed when a request completes
+      sendDirect(takeBatch());
+    }
+    settleWaiters();
+  }
+
+  function sendDirect(events: readonly UsageEvent[]): void {
+    let messages: Message[];
+    try {
+      messages = encodeAll(events);
+    } catch (err) {
+      dropped('encode_failed', events.length);
+      log.error({ err }, 'encoding a batch failed');
+      return;
+    }
+    inFlightBatches.add(messages);
+    inFlightEvents += messages.length;
+    send(messages)
+      .then(() => metrics.count('sent', messages.length))
+      .catch((err: unknown) => {
+        // Unknown outcome: spool the batch (a repeat is harmless, a loss is not) and go degraded.
+        metrics.count('sendErrors', 1);
+        logLimited(
+          'send_failed',
+          { err, events: messages.length },
+          'sending to Kafka failed; spooling until it is back',
+        );
+        report({
+          kind: 'send_failed',
+          count: messages.length,
+          message: `sending ${messages.length} events failed`,
+          cause: err,
+        });
+        degrade();
+        if (spool === undefined) requeue(messages);
+        else toSpool(messages);
+      })
+      .finally(() => {
+        inFlightBatches.delete(messages);
+        inFlightEvents -= messages.length;
+        drain();
+      });
+  }
+
+  function requeue(messages: readonly Message[]): void {
+    const events = messages.map((m) => registry.decode(m.value as Buffer).value);
+    const room = Math.max(0, o.queueMaxEvents - queue.length);
+    if (room < events.length) dropped('queue_full', events.length - room);
+    queue = [...events.slice(0, room), ...queue];
+    queueBytes = queue.reduce((a, e) => a + estimate(e), 0);
+  }
+
+  async function connectedProducer(): Promise<Producer> {
+    if (producer !== undefined) return producer;
+    connecting ??= (async () => {
+      const p = o.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: o.maxInFlight,
+        // Bounded retries, so an outage is noticed in seconds and events move to the spool (a retried batch
+        // that did arrive is a repeat of the same event_id, which ingest counts once).
+        retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      try {
+        await p.connect();
+      } catch (err) {
+        await p.disconnect().catch(() => undefined);
+        throw err;
+      }
+      producer = p;
+      return p;
+    })().finally(() => {
+      connecting = undefined;
+    });
+    return connecting;
+  }
+
+  async function send(messages: Message[]): Promise<void> {
+    const p = await connectedProducer();
+    await p.send({
+      topic: o.topic,
+      acks: -1,
+      compression: o.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+      messages,
+    });
+  }
+
+  // ---- degraded mode and recovery -------------------------------------------------------------------------
+  function degrade(): void {
+    if (!degraded)
+      log.warn({ spool: o.spool === false ? null : o.spool.dir }, 'Kafka unreachable: spooling events');
+    degraded = true;
+    scheduleRecovery();
+  }
+
+  function scheduleRecovery(delay = o.retryIntervalMs): void {
+    if (retryTimer !== undefined || closed) return;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      void recover();
+    }, delay);
+    retryTimer.unref();
+  }
+
+  /** Tries Kafka with a fresh producer; replays the spool in order; then sends directly again. */
+  async function recover(): Promise<boolean> {
+    if (recovering) return false;
+    recovering = true;
+    try {
+      const old = producer;
+      producer = undefined; // a fresh producer id: the old one's sequence numbers died with the outage
+      if (old !== undefined) await old.disconnect().catch(() => undefined);
+      for (;;) {
+        const batch = spool?.peek(o.batchMaxEvents);
+        if (batch === undefined) break;
+        await send(batch.records.map((r) => ({ key: r.key, value: r.value })));
+        batch.commit();
+        metrics.count('sent', batch.records.length);
+        metrics.count('replayed', batch.records.length);
+      }
+      if (degraded) log.info({}, 'Kafka reachable again: spool replayed, sending directly');
+      degraded = false;
+      drain();
+      return true;
+    } catch (err) {
+      logLimited('replay_failed', { err }, 'Kafka still unreachable; will retry');
+      degraded = true;
+      scheduleRecovery();
+      return false;
+    } finally {
+      recovering = false;
+      settleWaiters();
+    }
+  }
+
+  // ---- flush / close / exit hooks ---------------------------------------------------------------------
+  function idle(): boolean {
+    return queue.length === 0 && inFlightBatches.size === 0 && !recovering;
+  }
+  function settleWaiters(): void {
+    if (!idle()) return;
+    const w = waiters;
+    waiters = [];
+    for (const resolve of w) resolve();
+  }
+  function flush(): Promise<void> {
+    drain();
+    if (idle()) return Promise.resolve();
+    return new Promise((resolve) => waiters.push(resolve));
+  }
+
+  /** Synchronously puts everything not yet acknowledged into the spool (repeats are possible, losses are not). */
+  function spoolEverythingNow(): void {
+    if (spool === undefined) return;
+    toSpool(encodeAll(queue));
+    queue = [];
+    queueBytes = 0;
+    for (const batch of inFlightBatches) toSpool(batch);
+    inFlightBatches.clear();
+    inFlightEvents = 0;
+  }
+
+  const onExit = (): void => spoolEverythingNow();
+  const onBeforeExit = (): void => {
+    if (!idle() && !closed) void flush();
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    void close({ timeoutMs: 5000 }).finally(() => {
+      process.kill(process.pid, signal);
+    });
+  };
+  if (o.exitHooks) {
+    process.on('exit', onExit);
+    process.on('beforeExit', onBeforeExit);
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+
+  async function close(opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (closed) return;
+    const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+    closed = true;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>(
+      (resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()))),
+    );
+    try {
+      let outcome = await Promise.race([flush().then(() => 'done' as const), timedOut]);
+      if (
+        outcome === 'done' &&
+        degraded &&
+        spool !== undefined &&
+        !spool.isEmpty() &&
+        Date.now() < deadline
+      ) {
+        // One last try to deliver what the spool holds, within the time left.
+        outcome = await Promise.race([recover().then(() => 'done' as const), timedOut]);
+      }
+      spoolEverythingNow();
+    } finally {
+      clearTimeout(timer);
+      if (retryTimer !== undefined) clearTimeout(retryTimer);
+      if (lingerTimer !== undefined) clearTimeout(lingerTimer);
+      if (o.exitHooks) {
+        process.off('exit', onExit);
+        process.off('beforeExit', onBeforeExit);
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+      }
+      await producer?.disconnect().catch(() => undefined);
+      spool?.close();
+    }
+  }
+
+  // Segments left by an earlier process: deliver them first.
+  if (spool !== undefined && !spool.isEmpty()) {
+    degraded = true;
+    log.info(
+      { bytes: spool.bytes(), segments: spool.adoptedSegments },
+      'replaying events spooled by an earlier process',
+    );
+    scheduleRecovery(0);
+  }
+
+  return {
+    record,
+    withContext: (ctx, fn) =>
+      context.run({ ...context.getStore(), ...ctx, tags: { ...context.getStore()?.tags, ...ctx.tags } }, fn),
+    flush,
+    close,
+    metrics: () => ({
+      ...metrics.values,
+      dropped: { ...metrics.values.dropped },
+      queueDepth: queue.length,
+      inFlight: inFlightEvents,
+      spoolBytes: spool?.bytes() ?? 0,
+    }),
+  };
+}
