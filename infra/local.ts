@@ -8,6 +8,7 @@ import { clickhouseUrl, kafkaBrokers } from '../lib/config';
 import { localClickHouse } from './clickhouse/control';
 import { localBroker } from './kafka/broker';
 import type { LocalService, ServiceStatus } from './service';
+import { withHomeLock } from './process';
 
 export interface InfraReport {
   readonly service: string;
@@ -60,31 +61,31 @@ export function localInfra(config: Config, env: NodeJS.ProcessEnv = process.env)
     const st = await s.status();
     return { service: s.name, address: st.address, outcome, ms: Date.now() - t0 };
   };
+  async function up(): Promise<InfraReport[]> {
+    // Both at once: the JVM and the engine start in parallel; a failure of either fails `up`.
+    const results = await Promise.allSettled(wanted.map((s) => timed(s, 'start')));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
+      // Leave nothing half-up: stop what this call started before reporting the failure.
+      const startedHere = wanted.filter((_, i) => {
+        const r = results[i];
+        return r?.status === 'fulfilled' && r.value.outcome === 'started';
+      });
+      await Promise.all(startedHere.map((s) => s.stop()));
+      throw failed.reason;
+    }
+    return [
+      ...results.map((r) => (r as PromiseFulfilledResult<InfraReport>).value),
+      ...external.map((e) => ({ ...e, outcome: 'external' as const, ms: 0 })),
+    ];
+  }
   return {
     services: all,
     external,
-    async up() {
-      // Both at once: the JVM and the engine start in parallel; a failure of either fails `up`.
-      const results = await Promise.allSettled(wanted.map((s) => timed(s, 'start')));
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed !== undefined) {
-        // Leave nothing half-up: stop what this call started before reporting the failure.
-        const startedHere = wanted.filter((_, i) => {
-          const r = results[i];
-          return r?.status === 'fulfilled' && r.value.outcome === 'started';
-        });
-        await Promise.all(startedHere.map((s) => s.stop()));
-        throw failed.reason;
-      }
-      return [
-        ...results.map((r) => (r as PromiseFulfilledResult<InfraReport>).value),
-        ...external.map((e) => ({ ...e, outcome: 'external' as const, ms: 0 })),
-      ];
-    },
-    async down() {
-      // Stops whatever runs in this home, even a service now configured as external.
-      return Promise.all(all.map((s) => timed(s, 'stop')));
-    },
+    // One infra command per home at a time: two racing `up`s would start processes one pid file cannot track.
+    up: () => withHomeLock(l.home, up),
+    // Stops whatever runs in this home, even a service now configured as external.
+    down: () => withHomeLock(l.home, () => Promise.all(all.map((s) => timed(s, 'stop')))),
     async status() {
       return Promise.all(all.map((s) => s.status()));
     },

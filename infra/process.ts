@@ -67,13 +67,63 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** True when `pid` is alive and its command line contains `marker` (guards against recycled pids). */
-export function isOurProcess(pid: number, marker: string): boolean {
+/**
+ * True when `pid` is alive and its command line contains every marker (guards against recycled pids and against
+ * the same service of another home).
+ */
+export function isOurProcess(pid: number, markers: readonly string[]): boolean {
   if (!isAlive(pid)) return false;
   try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
+    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return markers.every((m) => cmdline.includes(m));
   } catch {
     return true; // no /proc: trust the pid file
+  }
+}
+
+/** SIGKILL to the process group, then wait (bounded) until the process is gone. */
+export async function killAndWait(pid: number, timeoutMs = 10_000): Promise<void> {
+  signal(pid, 'SIGKILL');
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+  if (isAlive(pid))
+    throw new TokenledgerError(
+      'INFRA_STOP_FAILED',
+      `process ${pid} survived SIGKILL for ${timeoutMs / 1000} s`,
+    );
+}
+
+/**
+ * An exclusive lock on a home folder for the duration of `fn`, so two `infra up` (or `up` and `down`) cannot
+ * race each other into starting untracked processes. A lock left by a dead process is taken over.
+ */
+export async function withHomeLock<T>(home: string, fn: () => Promise<T>): Promise<T> {
+  fs.mkdirSync(home, { recursive: true });
+  const file = path.join(home, 'infra.lock');
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = readPid(file);
+      if (holder === undefined || !isAlive(holder)) {
+        fs.rmSync(file, { force: true });
+        continue;
+      }
+      if (attempt > 600) {
+        throw new TokenledgerError(
+          'INFRA_START_FAILED',
+          `another tokenledger infra command (pid ${holder}) holds ${file}`,
+        );
+      }
+      await sleep(100);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(file, { force: true });
   }
 }
 
@@ -129,11 +179,11 @@ export async function waitUntil(
 /** Stops the process in `pidFile`: SIGTERM to its process group, SIGKILL after `graceMs`. */
 export async function stopProcess(
   pidFile: string,
-  marker: string,
+  markers: readonly string[],
   graceMs: number,
 ): Promise<'stopped' | 'not-running'> {
   const pid = readPid(pidFile);
-  if (pid === undefined || !isOurProcess(pid, marker)) {
+  if (pid === undefined || !isOurProcess(pid, markers)) {
     fs.rmSync(pidFile, { force: true });
     return 'not-running';
   }
@@ -145,7 +195,10 @@ export async function stopProcess(
     const killDeadline = Date.now() + 5000;
     while (isAlive(pid) && Date.now() < killDeadline) await sleep(50);
     if (isAlive(pid)) {
-      throw new TokenledgerError('INFRA_STOP_FAILED', `process ${pid} (${marker}) survived SIGKILL`);
+      throw new TokenledgerError(
+        'INFRA_STOP_FAILED',
+        `process ${pid} (${markers.join(' ')}) survived SIGKILL`,
+      );
     }
   }
   fs.rmSync(pidFile, { force: true });

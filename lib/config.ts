@@ -215,19 +215,32 @@ export interface Config {
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
-/** Validates every setting of every fragment and reports all problems in one error. */
-export function loadConfig(env: Env = process.env): Config {
+/** How a value is shown in an error: secrets never, and never the password inside a URL. */
+function shown(s: Setting, raw: string | undefined): string {
+  if (s.secret === true) return '<redacted>';
+  return JSON.stringify(raw?.replace(/(\/\/[^/@:]*:)[^/@]*@/, '$1<redacted>@'));
+}
+
+/**
+ * Validates the settings of the given fragments (default: all) and reports every problem in one error. A
+ * deployable passes the fragments it uses, so a bad setting it does not read cannot stop it (the ClickHouse
+ * endpoint does not care about Kafka SASL). Settings of other fragments take their defaults.
+ */
+export function loadConfig(
+  env: Env = process.env,
+  fragments: readonly Fragment[] = Object.keys(SETTINGS) as Fragment[],
+): Config {
   const problems: string[] = [];
   const values = new Map<string, unknown>();
-  for (const fragment of Object.values(SETTINGS)) {
+  for (const [name, fragment] of Object.entries(SETTINGS) as [Fragment, readonly Setting[]][]) {
+    const used = fragments.includes(name);
     for (const s of fragment) {
-      const raw = env[s.env];
+      const raw = used ? env[s.env] : undefined;
       const parsed = s.schema.safeParse(raw === '' && s.env !== 'CLICKHOUSE_PASSWORD' ? undefined : raw);
       if (parsed.success) {
         values.set(s.env, parsed.data);
       } else {
-        const shown = s.secret === true ? '<redacted>' : JSON.stringify(raw);
-        problems.push(`${s.env}=${shown}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+        problems.push(`${s.env}=${shown(s, raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
       }
     }
   }
@@ -270,10 +283,19 @@ export function loadConfig(env: Env = process.env): Config {
   const rawUrl = get<string | undefined>('CLICKHOUSE_URL');
   if (rawUrl !== undefined) {
     const u = new URL(rawUrl);
-    urlUser = u.username === '' ? undefined : decodeURIComponent(u.username);
-    urlPassword = u.password === '' ? undefined : decodeURIComponent(u.password);
+    try {
+      urlUser = u.username === '' ? undefined : decodeURIComponent(u.username);
+      urlPassword = u.password === '' ? undefined : decodeURIComponent(u.password);
+    } catch {
+      problems.push('CLICKHOUSE_URL: the user or password in it is not valid percent-encoding');
+    }
     const db = u.pathname.replace(/^\/+|\/+$/g, '');
     urlDatabase = db === '' ? undefined : db;
+    if (urlDatabase !== undefined && !/^\w+$/.test(urlDatabase)) {
+      problems.push(
+        `CLICKHOUSE_URL: database ${JSON.stringify(urlDatabase)} in its path must be letters, digits and _`,
+      );
+    }
     u.username = '';
     u.password = '';
     u.pathname = '/';

@@ -65,7 +65,6 @@ export function isTokenledgerError(err: unknown, code?: ErrorCode): err is Token
  */
 const RETRIABLE_CLICKHOUSE_CODES: ReadonlySet<string> = new Set([
   '159', // TIMEOUT_EXCEEDED
-  '164', // READONLY (replica temporarily read-only)
   '202', // TOO_MANY_SIMULTANEOUS_QUERIES
   '203', // NO_FREE_CONNECTION
   '209', // SOCKET_TIMEOUT

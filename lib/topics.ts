@@ -84,7 +84,11 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): P
     }
     const configs = await admin.describeConfigs({
       includeSynonyms: false,
-      resources: present.map((s) => ({ type: ConfigResourceTypes.TOPIC, name: s.name, configNames: ['cleanup.policy'] })),
+      resources: present.map((s) => ({
+        type: ConfigResourceTypes.TOPIC,
+        name: s.name,
+        configNames: ['cleanup.policy'],
+      })),
     });
     for (const r of configs.resources) {
       const spec = present.find((s) => s.name === r.resourceName);

@@ -5,9 +5,9 @@ import { TokenledgerError, isTokenledgerError } from '../../lib/errors';
 import {
   assertPortFree,
   isOurProcess,
+  killAndWait,
   logTail,
   readPid,
-  signal,
   startDetached,
   stopProcess,
   waitUntil,
@@ -30,6 +30,8 @@ export function localClickHouse(options: LocalClickHouseOptions): LocalService {
   const pidFile = path.join(dir, 'endpoint.pid');
   const logFile = path.join(dir, 'endpoint.log');
   const address = `http://127.0.0.1:${options.port}`;
+  // The home is on the endpoint's command line, so its process is told apart from another home's endpoint.
+  const markers = [MARKER, `--home=${options.home}`];
 
   const answering = async (): Promise<boolean> => {
     try {
@@ -41,7 +43,7 @@ export function localClickHouse(options: LocalClickHouseOptions): LocalService {
   };
   const runningPid = (): number | undefined => {
     const pid = readPid(pidFile);
-    return pid !== undefined && isOurProcess(pid, MARKER) ? pid : undefined;
+    return pid !== undefined && isOurProcess(pid, markers) ? pid : undefined;
   };
 
   return {
@@ -58,7 +60,7 @@ export function localClickHouse(options: LocalClickHouseOptions): LocalService {
       fs.mkdirSync(dir, { recursive: true });
       const pid = startDetached({
         command: process.execPath,
-        args: ['--require', require.resolve('tsx/cjs'), MAIN],
+        args: ['--require', require.resolve('tsx/cjs'), MAIN, `--home=${options.home}`],
         cwd: path.resolve(__dirname, '..', '..'),
         env: {
           ...(options.env ?? process.env),
@@ -73,7 +75,7 @@ export function localClickHouse(options: LocalClickHouseOptions): LocalService {
         await waitUntil(`ClickHouse endpoint answering /ping on ${address}`, answering, {
           timeoutMs: options.startTimeoutMs,
           failFast: () =>
-            isOurProcess(pid, MARKER)
+            isOurProcess(pid, markers)
               ? undefined
               : new TokenledgerError(
                   'INFRA_START_FAILED',
@@ -81,7 +83,7 @@ export function localClickHouse(options: LocalClickHouseOptions): LocalService {
                 ),
         });
       } catch (err) {
-        signal(pid, 'SIGKILL');
+        await killAndWait(pid);
         fs.rmSync(pidFile, { force: true });
         if (isTokenledgerError(err, 'TIMEOUT')) {
           throw new TokenledgerError(
@@ -95,7 +97,7 @@ export function localClickHouse(options: LocalClickHouseOptions): LocalService {
       return 'started';
     },
     async stop() {
-      return stopProcess(pidFile, MARKER, 20_000);
+      return stopProcess(pidFile, markers, 20_000);
     },
     async status(): Promise<ServiceStatus> {
       const pid = runningPid();

@@ -5,6 +5,7 @@
  * between requests, and requests run in parallel on libuv threads.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { Session, drainPending } from 'chdb';
 import type { RawInsertPlan } from './protocol';
 
@@ -31,6 +32,10 @@ export interface EngineSession {
 
 export interface Engine {
   readonly version: string;
+  /** The engine's time zone, sent as X-ClickHouse-Timezone. */
+  readonly timezone: string;
+  /** A folder for request bodies handed to the engine as files (INSERT ... FROM INFILE). */
+  readonly scratchDir: string;
   openSession(): EngineSession;
   close(): Promise<void>;
 }
@@ -39,9 +44,17 @@ export function openEngine(dataDir: string): Engine {
   fs.mkdirSync(dataDir, { recursive: true });
   // The anchor session keeps the engine open for the life of the process; request sessions come and go.
   const anchor = new Session(dataDir);
-  const version = anchor.query('SELECT version()', 'TabSeparated').trim();
+  const [version = 'unknown', timezone = 'UTC'] = anchor
+    .query('SELECT version(), timezone()', 'TabSeparated')
+    .trim()
+    .split('\t');
+  const scratchDir = path.join(dataDir, '..', 'scratch');
+  fs.rmSync(scratchDir, { recursive: true, force: true });
+  fs.mkdirSync(scratchDir, { recursive: true });
   return {
     version,
+    timezone,
+    scratchDir,
     openSession: () => wrap(new Session(dataDir)),
     close: async () => {
       await drainPending();

@@ -11,7 +11,8 @@ import { openEngine } from './engine';
 import { createEndpoint } from './server';
 
 function main(): void {
-  const config = loadConfig();
+  // The endpoint reads only what it uses: a bad Kafka setting must not stop ClickHouse from starting.
+  const config = loadConfig(process.env, ['clickhouse', 'local', 'log']);
   const logger = createLogger({ level: config.logLevel, name: 'clickhouse-endpoint' });
   const dataDir = path.join(config.local.home, 'clickhouse', 'data');
   const users = new Map([['default', '']]);

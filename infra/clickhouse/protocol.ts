@@ -135,8 +135,16 @@ const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export function parseRequest(
   search: URLSearchParams,
   headers: Readonly<Record<string, HeaderValue>>,
-  extraParams: Readonly<Record<string, string>> = {},
 ): EndpointRequest {
+  for (const flag of ['compress', 'decompress'] as const) {
+    if (search.get(flag) === '1') {
+      throw new ProtocolError(
+        48,
+        'NOT_IMPLEMENTED',
+        `${flag}=1 (ClickHouse native block compression) is not supported by the local endpoint; use HTTP compression (Content-Encoding / enable_http_compression=1)`,
+      );
+    }
+  }
   const params: Record<string, string> = {};
   const settings: Record<string, string> = {};
   let compressResponse = false;
@@ -164,7 +172,6 @@ export function parseRequest(
       settings[key] = value;
     }
   }
-  Object.assign(params, extraParams);
   const timeout = search.get('session_timeout');
   const sessionTimeoutSeconds = timeout === null ? 60 : Number(timeout);
   if (!Number.isFinite(sessionTimeoutSeconds) || sessionTimeoutSeconds < 0 || sessionTimeoutSeconds > 3600) {
@@ -192,6 +199,19 @@ export function parseRequest(
   };
 }
 
+/** Adds query parameters that came in a multipart body, with the same name check as URL parameters. */
+export function withBodyParams(
+  req: EndpointRequest,
+  extra: Readonly<Record<string, string>>,
+): EndpointRequest {
+  for (const name of Object.keys(extra)) {
+    if (!PARAM_NAME.test(name)) {
+      throw new ProtocolError(36, 'BAD_ARGUMENTS', `Invalid query parameter name: ${JSON.stringify(name)}`);
+    }
+  }
+  return { ...req, params: { ...req.params, ...extra } };
+}
+
 /** Full query text as ClickHouse assembles it: the `query` parameter, a newline, then the body. */
 export function assembleQuery(queryParam: string, body: string): string {
   if (queryParam === '') return body;
@@ -217,6 +237,7 @@ export function sqlIdentifier(value: string): string {
 export function preludeStatements(
   req: EndpointRequest,
   serverDefaults: Readonly<Record<string, string>>,
+  options: { readonly readonly?: boolean } = {},
 ): string[] {
   const out: string[] = [];
   if (req.database !== undefined) out.push(`USE ${sqlIdentifier(req.database)}`);
@@ -226,7 +247,47 @@ export function preludeStatements(
   for (const [k, v] of Object.entries(req.params)) {
     out.push(`SET param_${k} = ${sqlStringLiteral(v)}`);
   }
+  // HTTP GET is read-only on a server (readonly = 2: reads and settings only); the engine enforces it.
+  if (options.readonly === true) out.push('SET readonly = 2');
   return out;
+}
+
+/**
+ * True when `sql` holds more than one statement (a `;` outside strings, quoted names and comments, followed
+ * by more than blanks and comments). A server refuses those over HTTP. For an INSERT, only the part before the
+ * data (FORMAT X, or VALUES) is the statement.
+ */
+export function hasMultipleStatements(sql: string): boolean {
+  let text = sql;
+  if (/^INSERT\b/i.test(stripLeading(sql))) {
+    const m = /\b(FORMAT\s+[A-Za-z0-9]+|VALUES)\b/i.exec(sql);
+    if (m !== null) text = sql.slice(0, m.index);
+  }
+  const n = text.length;
+  let i = 0;
+  let seenSemicolon = false;
+  while (i < n) {
+    const c = text[i] ?? '';
+    if (c === "'" || c === '"' || c === '`') {
+      if (seenSemicolon) return true;
+      i++;
+      while (i < n && text[i] !== c) i += text[i] === '\\' ? 2 : 1;
+      i++;
+    } else if ((c === '-' && text[i + 1] === '-') || c === '#') {
+      const nl = text.indexOf('\n', i);
+      i = nl < 0 ? n : nl + 1;
+    } else if (c === '/' && text[i + 1] === '*') {
+      const end = text.indexOf('*/', i + 2);
+      i = end < 0 ? n : end + 2;
+    } else if (c === ';') {
+      seenSemicolon = true;
+      i++;
+    } else {
+      if (seenSemicolon && !/\s/.test(c)) return true;
+      i++;
+    }
+  }
+  return false;
 }
 
 /** Removes leading comments and whitespace, for classifying a statement by its first keyword. */
@@ -312,6 +373,31 @@ export function planRawInsert(queryParam: string): RawInsertPlan | undefined {
     if (!columns.every((c) => /^[A-Za-z0-9_]+$/.test(c))) return undefined;
   }
   return { table, columns, format };
+}
+
+export interface InfileInsertPlan {
+  /** `INSERT INTO t (cols)` without SETTINGS/FORMAT. */
+  readonly target: string;
+  readonly settings: string | undefined;
+  readonly format: string;
+}
+
+const INSERT_FORMAT_RE =
+  /^(\s*INSERT\s+INTO\s+[\s\S]*?)(\s+SETTINGS\s+[\s\S]*?)?\s+FORMAT\s+([A-Za-z0-9]+)\s*$/i;
+
+/**
+ * Any other `INSERT ... FORMAT X` whose data is the request body (Parquet, RowBinary, Native, Values, ...): the
+ * body goes to the engine byte for byte through a temporary file, `INSERT ... FROM INFILE 'f' FORMAT X`.
+ */
+export function planInfileInsert(queryParam: string): InfileInsertPlan | undefined {
+  const m = INSERT_FORMAT_RE.exec(queryParam);
+  if (m?.[1] === undefined || m[3] === undefined) return undefined;
+  return { target: m[1].trim(), settings: m[2]?.trim(), format: m[3] };
+}
+
+export function infileInsertSql(plan: InfileInsertPlan, file: string): string {
+  const settings = plan.settings === undefined ? '' : ` ${plan.settings}`;
+  return `${plan.target} FROM INFILE ${sqlStringLiteral(file)}${settings} FORMAT ${plan.format}`;
 }
 
 /**
@@ -532,6 +618,12 @@ export function parseMultipart(
     }
     if (name === 'query') query = value;
     else if (name.startsWith('param_')) params[name.slice('param_'.length)] = value;
+    else
+      throw new ProtocolError(
+        36,
+        'BAD_ARGUMENTS',
+        `Unexpected multipart field ${JSON.stringify(name)} (expected query and param_*)`,
+      );
   }
   return { query, params };
 }

@@ -6,16 +6,16 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { TokenledgerError, isTokenledgerError } from '../../lib/errors';
 import {
   assertPortFree,
   isOurProcess,
+  killAndWait,
   logTail,
   readPid,
-  signal,
   startDetached,
   stopProcess,
   waitUntil,
@@ -71,7 +71,7 @@ export function serverProperties(o: { port: number; controllerPort: number; data
 /** The java binary to use and its major version; a clear error when Java is missing or too old. */
 export function resolveJava(javaHome: string | undefined): { bin: string; major: number } {
   const bin = javaHome === undefined ? 'java' : path.join(javaHome, 'bin', 'java');
-  const r = spawnSync(bin, ['-version'], { encoding: 'utf8' });
+  const r = spawnSync(bin, ['-version'], { encoding: 'utf8', timeout: 15_000 });
   if (r.error !== undefined) {
     const where =
       javaHome === undefined ? '`java` is not on PATH' : `${bin} does not exist (JAVA_HOME=${javaHome})`;
@@ -93,6 +93,18 @@ export function resolveJava(javaHome: string | undefined): { bin: string; major:
   return { bin, major };
 }
 
+/** True when fetch-jars.sh completed for the current pom.xml (its stamp holds the pom's SHA-256). */
+function jarsMatchPom(jarsDir: string): boolean {
+  try {
+    const want = createHash('sha256')
+      .update(fs.readFileSync(path.join(__dirname, 'pom.xml')))
+      .digest('hex');
+    return fs.readFileSync(path.join(jarsDir, '.complete'), 'utf8').trim() === want;
+  } catch {
+    return false;
+  }
+}
+
 /** A KRaft cluster id: 16 random bytes, base64url without padding (Kafka's Uuid text form). */
 function clusterId(): string {
   for (;;) {
@@ -110,7 +122,7 @@ export function localBroker(options: LocalBrokerOptions): LocalService {
   const logFile = path.join(dir, 'broker.log');
   const address = `127.0.0.1:${options.port}`;
   // The properties path is unique per home, so it identifies our JVM among other java processes.
-  const marker = propsFile;
+  const markers = ['kafka.Kafka', propsFile];
 
   const answering = async (timeoutMs = 1500): Promise<boolean> => {
     const kafka = new Kafka({
@@ -122,6 +134,7 @@ export function localBroker(options: LocalBrokerOptions): LocalService {
       logLevel: logLevel.NOTHING,
     });
     const admin = kafka.admin();
+    let producer: ReturnType<typeof kafka.producer> | undefined;
     try {
       await admin.connect();
       await admin.describeCluster();
@@ -130,33 +143,33 @@ export function localBroker(options: LocalBrokerOptions): LocalService {
       const groups = await admin.describeGroups(['tokenledger-readiness']);
       if (groups.groups.length !== 1) return false;
       // Likewise an idempotent producer's InitProducerId loads __transaction_state.
-      const producer = kafka.producer({
+      producer = kafka.producer({
         idempotent: true,
         // kafkajs refuses an idempotent producer without retries.
         retry: { retries: 2, initialRetryTime: 100 },
         createPartitioner: Partitioners.DefaultPartitioner,
       });
       await producer.connect();
-      await producer.disconnect();
       return true;
     } catch {
       return false;
     } finally {
+      await producer?.disconnect().catch(() => undefined);
       await admin.disconnect().catch(() => undefined);
     }
   };
   const runningPid = (): number | undefined => {
     const pid = readPid(pidFile);
-    return pid !== undefined && isOurProcess(pid, marker) ? pid : undefined;
+    return pid !== undefined && isOurProcess(pid, markers) ? pid : undefined;
   };
 
   return {
     name: 'kafka',
     async start() {
-      if (!fs.existsSync(path.join(jarsDir, '.complete'))) {
+      if (!jarsMatchPom(jarsDir)) {
         throw new TokenledgerError(
           'INFRA_JARS_MISSING',
-          `the Kafka broker jars are not in ${jarsDir}: run \`bash infra/kafka/fetch-jars.sh\` (npm run setup does it)`,
+          `the Kafka broker jars in ${jarsDir} are missing or were fetched for another pom.xml: run \`bash infra/kafka/fetch-jars.sh\` (npm run setup does it)`,
         );
       }
       const java = resolveJava(options.javaHome);
@@ -225,7 +238,7 @@ export function localBroker(options: LocalBrokerOptions): LocalService {
           timeoutMs: options.startTimeoutMs,
           intervalMs: 300,
           failFast: () =>
-            isOurProcess(pid, marker)
+            isOurProcess(pid, markers)
               ? undefined
               : new TokenledgerError(
                   'INFRA_START_FAILED',
@@ -233,7 +246,7 @@ export function localBroker(options: LocalBrokerOptions): LocalService {
                 ),
         });
       } catch (err) {
-        signal(pid, 'SIGKILL');
+        await killAndWait(pid);
         fs.rmSync(pidFile, { force: true });
         if (isTokenledgerError(err, 'TIMEOUT')) {
           throw new TokenledgerError(
@@ -247,7 +260,7 @@ export function localBroker(options: LocalBrokerOptions): LocalService {
       return 'started';
     },
     async stop() {
-      return stopProcess(pidFile, marker, 30_000);
+      return stopProcess(pidFile, markers, 30_000);
     },
     async status(): Promise<ServiceStatus> {
       const pid = runningPid();

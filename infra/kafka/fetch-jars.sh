@@ -23,8 +23,9 @@ echo "fetch-jars: fetching Apache Kafka broker jars from Maven Central into $lib
 tmp="$libs.tmp.$$"
 rm -rf "$tmp"
 trap 'rm -rf "$tmp"' EXIT
+# (Maven prints colour codes even with -B on some installs: strip them.)
 mvn -q -B -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
-  -DincludeScope=runtime -DoutputDirectory="$tmp" >&2
+  -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2
 count="$(ls "$tmp"/*.jar 2>/dev/null | wc -l)"
 if [[ "$count" -lt 10 ]] || ! ls "$tmp"/kafka_2.13-*.jar >/dev/null 2>&1; then
   echo "fetch-jars: Maven finished but kafka_2.13 is not among the $count jars in $tmp" >&2

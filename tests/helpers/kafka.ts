@@ -68,6 +68,8 @@ export async function consumeN(options: {
   groupId: string;
   count: number;
   timeoutMs: number;
+  /** Called after each message is received (e.g. to stop the broker mid-consume). */
+  onMessage?: (received: number) => void;
 }): Promise<Consumed[]> {
   const { kafka, topic, groupId, count, timeoutMs } = options;
   const consumer: Consumer = kafka.consumer({
@@ -97,6 +99,7 @@ export async function consumeN(options: {
         await consumer.run({
           eachMessage: async ({ partition, message }) => {
             received.push({ partition, message });
+            options.onMessage?.(received.length);
             if (received.length >= count) resolve();
             return Promise.resolve();
           },

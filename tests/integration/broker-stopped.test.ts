@@ -40,15 +40,26 @@ test('consuming from a stopped broker fails within its bound, naming topic and b
     await producer.send({ topic, acks: -1, messages: [{ value: 'one' }] });
     await producer.disconnect();
 
-    // Mid-test the broker goes away.
-    expect(await broker.stop()).toBe('stopped');
-
-    const attempt = consumeN({ kafka, config, topic, groupId: 'g-stopped', count: 2, timeoutMs: 8000 });
+    // Mid-consume the broker goes away: right after the first (and only) message arrives.
+    let stopping: Promise<unknown> | undefined;
+    const attempt = consumeN({
+      kafka,
+      config,
+      topic,
+      groupId: 'g-stopped',
+      count: 2,
+      timeoutMs: 8000,
+      onMessage: (n) => {
+        if (n === 1) stopping = broker.stop();
+      },
+    });
     // The client keeps retrying the dead broker; the helper's own bound ends the wait with a message that says
     // what did not arrive and from where (rather than the test hanging until jest's timeout).
     await expect(attempt).rejects.toThrow(
-      /^timed out after 8\.0 s waiting for 2 messages from topic test\.stopped on 127\.0\.0\.1:\d+ \(got [01]\); is the broker up\?$/,
+      /^timed out after 8\.0 s waiting for 2 messages from topic test\.stopped on 127\.0\.0\.1:\d+ \(got 1\); is the broker up\?$/,
     );
+    await expect(attempt).rejects.toMatchObject({ code: 'TIMEOUT' });
+    expect(await stopping).toBe('stopped');
   } finally {
     await broker.stop();
     fs.rmSync(home, { recursive: true, force: true });

@@ -5,6 +5,7 @@
  * CLICKHOUSE_URL is set: the assertions are the same.
  */
 import zlib from 'node:zlib';
+import { Readable } from 'node:stream';
 import { ClickHouseError, ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { clickhouseUrl } from '../../lib/config';
@@ -47,6 +48,19 @@ const clients: ClickHouseClient[] = [];
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
 });
+
+/**
+ * Starts a query whose rows arrive one block at a time, half a second apart, and resolves once its response
+ * has started: from then on the query is provably running on the server. `rest` is the remaining body.
+ */
+async function startSlowStream(search = ''): Promise<{ status: number; rest: Promise<string> }> {
+  const res = await fetch(`${base}/?max_block_size=1${search}`, {
+    method: 'POST',
+    headers: { Authorization: auth },
+    body: 'SELECT number, sleepEachRow(0.5) FROM numbers(5)',
+  });
+  return { status: res.status, rest: res.text() };
+}
 
 async function rejection(p: Promise<unknown>): Promise<ClickHouseError> {
   try {
@@ -297,11 +311,13 @@ describe('sessions (session_id)', () => {
   });
   test('raw: a session used by two requests at once is SESSION_IS_LOCKED for the second', async () => {
     const sid = uniqueName('locked');
-    const slow = raw(`/?session_id=${sid}`, { body: 'SELECT sleep(1.5)' });
-    await new Promise((r) => setTimeout(r, 300));
+    const slow = await startSlowStream(`&session_id=${sid}`);
+    expect(slow.status).toBe(200);
     const second = await raw(`/?session_id=${sid}`, { body: 'SELECT 1' });
     expect(second.headers.get('x-clickhouse-exception-code')).toBe('373');
-    expect((await slow).status).toBe(200);
+    expect((await slow.rest).trimEnd().split('\n')).toHaveLength(5);
+    // released when the first request ended
+    expect((await raw(`/?session_id=${sid}`, { body: 'SELECT 1' })).body.toString()).toBe('1\n');
   });
 });
 
@@ -414,15 +430,12 @@ describe('concurrent requests', () => {
   test('a fast query finishes while a slow one is still running', async () => {
     const c = client();
     const order: string[] = [];
-    const slow = c.query({ query: 'SELECT sleep(2) AS s', format: 'JSONEachRow' }).then(async (rs) => {
-      await rs.json();
-      order.push('slow');
-    });
-    await new Promise((r) => setTimeout(r, 200));
+    const slow = await startSlowStream();
+    const slowDone = slow.rest.then(() => order.push('slow'));
     const fast = await c.query({ query: 'SELECT 1 AS one', format: 'JSONEachRow' });
     expect(await fast.json()).toEqual([{ one: 1 }]);
     order.push('fast');
-    await slow;
+    await slowDone;
     expect(order).toEqual(['fast', 'slow']);
   });
   test('50 requests at once all get their own answer', async () => {
@@ -438,5 +451,124 @@ describe('concurrent requests', () => {
       }),
     );
     expect(answers).toEqual(Array.from({ length: 50 }, (_, i) => i * 2));
+  });
+});
+
+describe('found in review: binary inserts, disconnects, session isolation, multi-statements', () => {
+  const table = uniqueName('bin');
+  beforeAll(async () => {
+    await client().command({
+      query: `CREATE TABLE ${table} (a UInt8, b String) ENGINE = MergeTree ORDER BY a`,
+    });
+  });
+  const rows = async (): Promise<string> =>
+    await (
+      await client().query({ query: `SELECT * FROM ${table} ORDER BY a`, format: 'TabSeparated' })
+    ).text();
+
+  test('a Parquet insert through client.insert() arrives byte-exact', async () => {
+    const pq = await raw('/', {
+      body: "SELECT number::UInt8 AS a, concat('p', toString(number)) AS b FROM numbers(3) FORMAT Parquet",
+    });
+    await client().insert({
+      table,
+      values: Readable.from([pq.body], { objectMode: false }),
+      format: 'Parquet',
+    });
+    expect(await rows()).toBe('0\tp0\n1\tp1\n2\tp2\n');
+  });
+  test('raw: RowBinary bytes in the body (not valid UTF-8) are inserted exactly', async () => {
+    // a=200, b='x'; a=201, b='yz'
+    const body = Buffer.from([200, 1, 0x78, 201, 2, 0x79, 0x7a]);
+    const r = await raw(`/?query=${encodeURIComponent(`INSERT INTO ${db.name}.${table} FORMAT RowBinary`)}`, {
+      body,
+    });
+    expect(r.status).toBe(200);
+    expect(await rows()).toContain('200\tx\n201\tyz\n');
+  });
+  test('a client that goes away mid-stream frees the session for its next query', async () => {
+    const sid = uniqueName('gone');
+    const controller = new AbortController();
+    const res = await fetch(`${base}/?session_id=${sid}`, {
+      method: 'POST',
+      headers: { Authorization: auth },
+      body: 'SELECT number FROM numbers(100000000)',
+      signal: controller.signal,
+    });
+    const reader = res.body?.getReader();
+    expect((await reader?.read())?.done).toBe(false);
+    controller.abort();
+    // The server notices the closed socket and releases the session; poll (bounded) until it answers.
+    let answer = '';
+    for (let i = 0; i < 100 && answer !== '1\n'; i++) {
+      const r = await raw(`/?session_id=${sid}`, { body: 'SELECT 1' });
+      answer = r.body.toString();
+      if (answer !== '1\n') {
+        expect(r.headers.get('x-clickhouse-exception-code')).toBe('373');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    expect(answer).toBe('1\n');
+  });
+  test('an error after streaming started, through gzip, still reaches the client as a ClickHouseError', async () => {
+    const gz = client({ compression: { response: true } });
+    const rs = await gz.query({
+      query: 'SELECT throwIf(number = 300000) FROM numbers(400000)',
+      format: 'JSONEachRow',
+    });
+    const err = await rejection(
+      (async () => {
+        for await (const batch of rs.stream()) expect(Array.isArray(batch)).toBe(true);
+      })(),
+    );
+    expect(err.code).toBe('395');
+  });
+  test('URL settings on a named session apply to that request only; the session keeps its own SET', async () => {
+    const c = client();
+    const session_id = uniqueName('iso');
+    await c.command({ query: 'SET async_insert = 1', session_id });
+    const q = "SELECT getSetting('max_threads') AS t, getSetting('async_insert') AS ai";
+    const once = await c.query({
+      query: q,
+      session_id,
+      format: 'JSONEachRow',
+      clickhouse_settings: { max_threads: 3 },
+    });
+    expect(await once.json()).toEqual([{ t: 3, ai: true }]);
+    const after = (
+      await (
+        await c.query({ query: q, session_id, format: 'JSONEachRow' })
+      ).json<{ t: number; ai: boolean }>()
+    )[0];
+    expect(after?.t).not.toBe(3);
+    expect(after?.ai).toBe(true);
+  });
+  test('raw: a session expires after session_timeout', async () => {
+    const sid = uniqueName('exp');
+    expect((await raw(`/?session_id=${sid}&session_timeout=1`, { body: 'SELECT 1' })).status).toBe(200);
+    // every request sets the session's timeout anew (default 60 s), so this one passes 1 s too
+    expect(
+      (await raw(`/?session_id=${sid}&session_check=1&session_timeout=1`, { body: 'SELECT 1' })).status,
+    ).toBe(200);
+    await new Promise((r) => setTimeout(r, 1500)); // the timeout is wall-clock by definition
+    const gone = await raw(`/?session_id=${sid}&session_check=1`, { body: 'SELECT 1' });
+    expect(gone.headers.get('x-clickhouse-exception-code')).toBe('372');
+  });
+  test('raw: multi-statements are refused (also over GET, where the second could write)', async () => {
+    const multi = await raw('/', { body: 'SELECT 1; SELECT 2' });
+    expect(multi.status).toBe(400);
+    expect(multi.headers.get('x-clickhouse-exception-code')).toBe('62');
+    const sneaky = await raw(
+      `/?database=${db.name}&query=${encodeURIComponent(`SELECT 1; DROP TABLE ${table}`)}`,
+    );
+    expect(sneaky.status).toBe(400);
+    expect(await rows()).not.toBe('');
+    // a ';' inside a string is not a second statement
+    expect((await raw('/', { body: "SELECT 'a;b'; " })).body.toString()).toBe('a;b\n');
+  });
+  test('raw: native compression (compress=1) is refused with NOT_IMPLEMENTED', async () => {
+    const r = await raw('/?compress=1', { body: 'SELECT 1' });
+    expect(r.status).toBe(501);
+    expect(r.headers.get('x-clickhouse-exception-code')).toBe('48');
   });
 });

@@ -129,6 +129,58 @@ describe('tokenledger infra', () => {
     }
   });
 
+  test('the ClickHouse port already in use: clear message, exit 1, nothing left running', async () => {
+    const { env, home } = await privateEnv();
+    const blocker = net.createServer();
+    const port = Number(env.TOKENLEDGER_CLICKHOUSE_PORT);
+    await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
+    try {
+      const r = await runCli(['infra', 'up'], env);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(
+        `ClickHouse endpoint: port ${port} on 127.0.0.1 is already in use by another process`,
+      );
+      expect(r.stderr).toContain('TOKENLEDGER_CLICKHOUSE_PORT');
+      // the broker, started in parallel, was stopped again
+      expect(processesUsing(home)).toEqual([]);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+      await runCli(['infra', 'down'], env);
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  test('with CLICKHOUSE_URL set, up starts only the broker and reports ClickHouse as external', async () => {
+    const { env, home } = await privateEnv({ CLICKHOUSE_URL: 'http://127.0.0.1:1/' });
+    try {
+      const r = await runCli(['infra', 'up'], env);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/kafka\s+127\.0\.0\.1:\d+\s+started/);
+      expect(r.stdout).toMatch(/clickhouse\s+http:\/\/127\.0\.0\.1:1\/\s+external/);
+      expect(fs.existsSync(path.join(home, 'clickhouse', 'endpoint.pid'))).toBe(false);
+    } finally {
+      await runCli(['infra', 'down'], env);
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  test('two `infra up` at once: both succeed, one broker and one endpoint run, down stops them', async () => {
+    const { env, home } = await privateEnv();
+    try {
+      const [a, b] = await Promise.all([runCli(['infra', 'up'], env), runCli(['infra', 'up'], env)]);
+      expect([a.code, b.code]).toEqual([0, 0]);
+      const outcomes = `${a.stdout}\n${b.stdout}`;
+      expect(outcomes.match(/kafka\s+\S+\s+started/g)).toHaveLength(1);
+      expect(outcomes.match(/kafka\s+\S+\s+already-running/g)).toHaveLength(1);
+      expect(processesUsing(home)).toHaveLength(2);
+      expect((await runCli(['infra', 'down'], env)).code).toBe(0);
+      expect(processesUsing(home)).toEqual([]);
+    } finally {
+      await runCli(['infra', 'down'], env);
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   test('Java missing: clear message naming JAVA_HOME, exit 1', async () => {
     const { env, home } = await privateEnv({ JAVA_HOME: '/nonexistent/jdk' });
     try {
@@ -148,7 +200,7 @@ describe('tokenledger infra', () => {
     try {
       const r = await runCli(['infra', 'up'], env);
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/did not answer .* within 0\.4 s \(stopped it/);
+      expect(r.stderr).toMatch(/the Kafka broker did not answer .* within 0\.4 s \(stopped it/);
       expect(processesUsing(home)).toEqual([]);
     } finally {
       await runCli(['infra', 'down'], env);

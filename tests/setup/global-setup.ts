@@ -91,7 +91,13 @@ export default async function globalSetup(): Promise<void> {
     }
     const t0 = Date.now();
     state.stops.push(() => Promise.all(local.map((s) => s.stop())));
-    await Promise.all(local.map((s) => s.start()));
+    try {
+      await Promise.all(local.map((s) => s.start()));
+    } catch (err) {
+      // jest skips globalTeardown when globalSetup throws: stop what did start before failing.
+      await Promise.all(local.map((s) => s.stop().catch(() => undefined)));
+      throw err;
+    }
     process.stdout.write(
       `\n[tokenledger tests] local ${local.map((s) => s.name).join(' + ')} up in ${((Date.now() - t0) / 1000).toFixed(1)} s (home ${home})\n`,
     );

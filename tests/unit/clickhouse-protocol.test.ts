@@ -6,15 +6,19 @@ import {
   describeEngineError,
   errorBody,
   explicitFormat,
+  hasMultipleStatements,
   httpStatusFor,
+  infileInsertSql,
   midStreamException,
   parseMultipart,
   parseRequest,
+  planInfileInsert,
   planRawInsert,
   preludeStatements,
   returnsRows,
   streamHeaderLines,
   summaryHeader,
+  withBodyParams,
 } from '../../infra/clickhouse/protocol';
 
 const parse = (qs: string, headers: Record<string, string> = {}): ReturnType<typeof parseRequest> =>
@@ -186,4 +190,41 @@ test('multipart/form-data bodies yield the query and param_* parts', () => {
     `--${b}\r\nContent-Disposition: form-data; name="t"; filename="t.csv"\r\n\r\n1\r\n--${b}--`,
   );
   expect(() => parseMultipart(file, `multipart/form-data; boundary=${b}`)).toThrow(/external tables/);
+});
+
+describe('found in review', () => {
+  test('multi-statement detection ignores strings, quoted names and comments', () => {
+    expect(hasMultipleStatements('SELECT 1; SELECT 2')).toBe(true);
+    expect(hasMultipleStatements('SELECT 1;')).toBe(false);
+    expect(hasMultipleStatements('SELECT 1; -- trailing comment\n;')).toBe(false);
+    expect(hasMultipleStatements('SELECT \'a;b\', `c;d`, "e;f" /* ; */')).toBe(false);
+    expect(hasMultipleStatements("SELECT 'it\\'s; fine'")).toBe(false);
+    expect(hasMultipleStatements("SELECT 1; 'x'")).toBe(true);
+    // the data of an INSERT may contain anything
+    expect(hasMultipleStatements('INSERT INTO t FORMAT CSV\n1,";"\n2;3')).toBe(false);
+    expect(hasMultipleStatements("INSERT INTO t VALUES (1, ';'); (2)")).toBe(false);
+  });
+  test('binary-format inserts are planned as FROM INFILE, keeping columns and SETTINGS', () => {
+    const plan = planInfileInsert('INSERT INTO db.t (a, b) SETTINGS async_insert=0 FORMAT Parquet');
+    expect(plan).toEqual({
+      target: 'INSERT INTO db.t (a, b)',
+      settings: 'SETTINGS async_insert=0',
+      format: 'Parquet',
+    });
+    expect(plan && infileInsertSql(plan, "/tmp/x'y")).toBe(
+      "INSERT INTO db.t (a, b) FROM INFILE '/tmp/x\\'y' SETTINGS async_insert=0 FORMAT Parquet",
+    );
+    expect(planInfileInsert('SELECT 1 FORMAT Parquet')).toBeUndefined();
+  });
+  test('multipart parameter names are checked like URL ones; compress=1 is refused', () => {
+    expect(() => withBodyParams(parse(''), { 'x = 1; DROP TABLE t; SET param_y': 'v' })).toThrow(
+      /Invalid query parameter name/,
+    );
+    expect(withBodyParams(parse('param_a=1'), { b: '2' }).params).toEqual({ a: '1', b: '2' });
+    expect(() => parse('compress=1')).toThrow(/not supported by the local endpoint/);
+    expect(() => parse('decompress=1')).toThrow(ProtocolError);
+  });
+  test('GET on a fresh session is read-only in the engine', () => {
+    expect(preludeStatements(parse(''), {}, { readonly: true })).toEqual(['SET readonly = 2']);
+  });
 });

@@ -121,3 +121,24 @@ describe('loadConfig', () => {
     ).toEqual(['CLICKHOUSE_PASSWORD', 'KAFKA_SASL_PASSWORD', 'KAFKA_SSL_KEY_FILE'].sort());
   });
 });
+
+describe('found in review', () => {
+  test('a password inside an invalid URL is never echoed', () => {
+    const msg = problems({ CLICKHOUSE_URL: 'ftp://admin:s3cr3t@db.example.com/x' });
+    expect(msg).not.toContain('s3cr3t');
+    expect(msg).toContain('ftp://admin:<redacted>@db.example.com/x');
+  });
+  test('bad percent-encoding and a bad database path are problems in the list, not crashes', () => {
+    const msg = problems({ CLICKHOUSE_URL: 'http://u:%zz@h:8123/bad-db', TOKENLEDGER_KAFKA_PORT: 'x' });
+    expect(msg).toMatch(/^invalid configuration \(3 problems\)/);
+    expect(msg).toContain('not valid percent-encoding');
+    expect(msg).toContain('database "bad-db"');
+  });
+  test('a deployable validates only the fragments it reads', () => {
+    const env = { KAFKA_SASL_MECHANISM: 'plain', TOKENLEDGER_CLICKHOUSE_PORT: '18124' };
+    expect(() => loadConfig(env)).toThrow(/KAFKA_SASL_MECHANISM is set/);
+    const c = loadConfig(env, ['clickhouse', 'local', 'log']);
+    expect(c.local.clickhousePort).toBe(18124);
+    expect(c.kafka.sasl).toBeUndefined();
+  });
+});
