@@ -9,7 +9,9 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['*.js', '*.mjs', 'cli/*.js', 'infra/*.mjs'] },
+        projectService: {
+          allowDefaultProject: ['*.js', '*.mjs', 'cli/*.js', 'infra/*.mjs', 'infra/patches/*.mjs'],
+        },
         tsconfigRootDir: import.meta.dirname,
       },
     },

@@ -2,6 +2,7 @@
  * Benchmarks: `npm run bench -- <name>` (or `npm run bench:<name>`). Each prints a Markdown table to paste into
  * BENCHMARKS.md, with the command that produced it, and writes its raw figures to .tokenledger/bench/<name>.json.
  */
+import { emitBench } from './emit';
 import { endpointInsertBench } from './endpoint-insert';
 
 const BENCHES: Record<string, { describe: string; run: (args: string[]) => Promise<void> }> = {
@@ -9,6 +10,11 @@ const BENCHES: Record<string, { describe: string; run: (args: string[]) => Promi
     describe:
       'rows/s inserted through @clickhouse/client into the local ClickHouse endpoint vs the same inserts in-process',
     run: endpointInsertBench,
+  },
+  emit: {
+    describe:
+      "events/s from record() into Kafka: naive kafkajs baseline vs the emitter vs Kafka's Java producer",
+    run: emitBench,
   },
 };
 

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerConfig } from './commands/config';
 import { registerDemo } from './commands/demo';
+import { registerEmit } from './commands/emit';
 import { registerInfra } from './commands/infra';
 import { EXIT, report } from './output';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerInfra(program);
   registerConfig(program);
   registerDemo(program);
+  registerEmit(program);
   program.addHelpText(
     'after',
     `

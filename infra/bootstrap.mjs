@@ -35,6 +35,9 @@ if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== want) {
   writeFileSync(stamp, want);
 }
 
+// A kafkajs fix applied at install (postinstall); run again in case node_modules came from elsewhere.
+run('node', [join(root, 'infra', 'patches', 'kafkajs-group-messages.mjs')], 'patching kafkajs');
+
 if (!process.env.KAFKA_BROKERS) {
   run('bash', [join(root, 'infra', 'kafka', 'fetch-jars.sh')], 'fetching the Kafka jars');
 }

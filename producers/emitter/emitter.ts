@@ -24,7 +24,8 @@ import { createMetrics } from './metrics';
 import type { EmitterOptions, EventDefaults } from './options';
 import { resolveOptions } from './options';
 import type { DropReason, EmitterError, EmitterMetrics, UsageRecorder } from './types';
-import { uuidv7 } from './uuid';
+import { buildEvent } from './build';
+import { EventQueue } from './queue';
 
 export interface Emitter extends UsageRecorder {
   /** Runs `fn` with identity defaults (team, user, ...) applied to every event recorded inside it, async included. */
@@ -49,8 +50,7 @@ export function createEmitter(options: EmitterOptions): Emitter {
   const type = registry.current.type;
   const context = new AsyncLocalStorage<EventDefaults>();
 
-  let queue: UsageEvent[] = [];
-  let queueBytes = 0;
+  const queue = new EventQueue();
   const inFlightBatches = new Set<readonly Message[]>();
   let inFlightEvents = 0;
   let degraded = false; // a send failed: new events go to the spool until Kafka answers again
@@ -108,55 +108,6 @@ export function createEmitter(options: EmitterOptions): Emitter {
   }
 
   // ---- record ------------------------------------------------------------------------------------------
-  function build(input: UsageEventInput, now: number): UsageEvent {
-    const c = context.getStore();
-    const d = o.defaults;
-    const tags =
-      d.tags === undefined && c?.tags === undefined
-        ? (input.tags ?? {})
-        : { ...d.tags, ...c?.tags, ...input.tags };
-    return {
-      event_id: input.event_id ?? uuidv7(now),
-      occurred_at: input.occurred_at ?? now,
-      org_id: input.org_id ?? c?.org_id ?? d.org_id ?? null,
-      team_id: input.team_id ?? c?.team_id ?? d.team_id ?? '',
-      user_id: input.user_id ?? c?.user_id ?? d.user_id ?? null,
-      project_id: input.project_id ?? c?.project_id ?? d.project_id ?? null,
-      application: input.application ?? c?.application ?? d.application ?? null,
-      environment: input.environment ?? c?.environment ?? d.environment ?? null,
-      provider: input.provider,
-      operation: input.operation ?? 'chat',
-      request_model: input.request_model,
-      response_model: input.response_model ?? null,
-      streaming: input.streaming ?? false,
-      service_tier: input.service_tier ?? null,
-      status: input.status ?? 'ok',
-      error_type: input.error_type ?? null,
-      duration_ms: input.duration_ms ?? null,
-      time_to_first_token_ms: input.time_to_first_token_ms ?? null,
-      input_tokens: input.input_tokens ?? 0,
-      cache_read_input_tokens: input.cache_read_input_tokens ?? 0,
-      cache_creation_input_tokens: input.cache_creation_input_tokens ?? 0,
-      output_tokens: input.output_tokens ?? 0,
-      reasoning_output_tokens: input.reasoning_output_tokens ?? 0,
-      client_cost_nanousd: input.client_cost_nanousd ?? null,
-      tags,
-      sdk: input.sdk ?? o.sdk,
-    };
-  }
-
-  /** Rough size for the memory bound; exact bytes are known only after encoding. */
-  function estimate(e: UsageEvent): number {
-    return (
-      96 +
-      e.team_id.length +
-      e.request_model.length +
-      (e.user_id?.length ?? 0) +
-      (e.response_model?.length ?? 0) +
-      48
-    );
-  }
-
   function record(input: UsageEventInput): void {
     try {
       if (closed) {
@@ -164,7 +115,7 @@ export function createEmitter(options: EmitterOptions): Emitter {
         return;
       }
       const now = Date.now();
-      const event = build(input, now);
+      const event = buildEvent(input, { defaults: o.defaults, scope: context.getStore(), sdk: o.sdk, now });
       const issues = validateUsageEvent(event, type, o.limits, now);
       if (issues.length > 0) {
         metrics.drop('invalid', 1);
@@ -178,14 +129,13 @@ export function createEmitter(options: EmitterOptions): Emitter {
         return;
       }
       metrics.count('recorded', 1);
-      if (queue.length >= o.queueMaxEvents || queueBytes >= o.queueMaxBytes) {
+      if (queue.length >= o.queueMaxEvents || queue.bytes >= o.queueMaxBytes) {
         // Memory is full (Kafka slower than the caller): spill this event to the spool rather than grow.
         if (spool === undefined) dropped('queue_full', 1);
         else toSpool(encodeAll([event]));
         return;
       }
       queue.push(event);
-      queueBytes += estimate(event);
       schedule();
     } catch (err) {
       // A bug in metering must never break the caller's call.
@@ -195,7 +145,7 @@ export function createEmitter(options: EmitterOptions): Emitter {
 
   // ---- batching and sending ----------------------------------------------------------------------------
   function schedule(): void {
-    if (queue.length >= o.batchMaxEvents || queueBytes >= o.batchMaxBytes) {
+    if (queue.length >= o.batchMaxEvents || queue.bytes >= o.batchMaxBytes) {
       if (!drainScheduled) {
         drainScheduled = true;
         setImmediate(drain);
@@ -206,7 +156,8 @@ export function createEmitter(options: EmitterOptions): Emitter {
   }
 
   function encodeAll(events: readonly UsageEvent[]): Message[] {
-    return events.map((e) => ({ key: e.team_id, value: registry.encode(e) }));
+    const values = registry.encodeMany(events);
+    return events.map((e, i) => ({ key: e.team_id, value: values[i] ?? Buffer.alloc(0) }));
   }
 
   function toSpool(messages: readonly Message[]): void {
@@ -218,16 +169,7 @@ export function createEmitter(options: EmitterOptions): Emitter {
   }
 
   function takeBatch(): UsageEvent[] {
-    let n = 0;
-    let bytes = 0;
-    while (n < queue.length && n < o.batchMaxEvents && bytes < o.batchMaxBytes) {
-      bytes += estimate(queue[n] as UsageEvent);
-      n++;
-    }
-    const batch = queue.slice(0, n);
-    queue = queue.slice(n);
-    queueBytes = Math.max(0, queueBytes - bytes);
-    return batch;
+    return queue.take(o.batchMaxEvents, o.batchMaxBytes);
   }
 
   function drain(): void {
@@ -290,8 +232,7 @@ export function createEmitter(options: EmitterOptions): Emitter {
     const events = messages.map((m) => registry.decode(m.value as Buffer).value);
     const room = Math.max(0, o.queueMaxEvents - queue.length);
     if (room < events.length) dropped('queue_full', events.length - room);
-    queue = [...events.slice(0, room), ...queue];
-    queueBytes = queue.reduce((a, e) => a + estimate(e), 0);
+    queue.unshift(events.slice(0, room));
   }
 
   async function connectedProducer(): Promise<Producer> {
@@ -397,9 +338,7 @@ export function createEmitter(options: EmitterOptions): Emitter {
   /** Synchronously puts everything not yet acknowledged into the spool (repeats are possible, losses are not). */
   function spoolEverythingNow(): void {
     if (spool === undefined) return;
-    toSpool(encodeAll(queue));
-    queue = [];
-    queueBytes = 0;
+    toSpool(encodeAll(queue.takeAll()));
     for (const batch of inFlightBatches) toSpool(batch);
     inFlightBatches.clear();
     inFlightEvents = 0;

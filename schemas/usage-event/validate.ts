@@ -94,17 +94,19 @@ export function validateUsageEvent(
   now: number = Date.now(),
 ): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
-  type.isValid(event, {
-    errorHook: (path: string[], value: unknown, t: Type) => {
-      const p = path.join('.');
-      issues.push({
-        reason: 'schema_type',
-        path: p === '' ? '(event)' : p,
-        value,
-        message: `${p === '' ? 'event' : p} must be ${typeName(t)}, got ${show(value)}`,
-      });
-    },
-  });
+  // Fast path: the type check without path tracking; the detailed walk runs only for an invalid event.
+  if (!type.isValid(event))
+    type.isValid(event, {
+      errorHook: (path: string[], value: unknown, t: Type) => {
+        const p = path.join('.');
+        issues.push({
+          reason: 'schema_type',
+          path: p === '' ? '(event)' : p,
+          value,
+          message: `${p === '' ? 'event' : p} must be ${typeName(t)}, got ${show(value)}`,
+        });
+      },
+    });
   if (issues.length > 0 || typeof event !== 'object' || event === null) return issues;
   const e = event as UsageEvent;
 
