@@ -136,6 +136,7 @@ test('broker down for 20 s while 50,000 events are recorded: every event arrives
 function runFixture(env: Record<string, string>): {
   lines: AsyncIterator<string>;
   exited: Promise<number | null>;
+  signal: Promise<NodeJS.Signals | null>;
   pid: number;
 } {
   const child = spawn(
@@ -149,6 +150,7 @@ function runFixture(env: Record<string, string>): {
   return {
     lines: readline.createInterface({ input: child.stdout })[Symbol.asyncIterator](),
     exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+    signal: new Promise((resolve) => child.on('exit', (_code, signal) => resolve(signal))),
     pid: child.pid ?? -1,
   };
 }
@@ -194,4 +196,27 @@ test('a process killed with SIGKILL after spooling: the next process sends its e
   expect(all.every((c) => registry.decode(c.message.value as Buffer).value.tags.run === 'r1')).toBe(true);
   // the spool is empty afterwards
   expect(fs.readdirSync(spoolDir).filter((f) => f.endsWith('.spool'))).toEqual([]);
+});
+
+test('exit hooks: SIGTERM flushes what is recorded before the process ends', async () => {
+  const topic = 'faults.sigterm';
+  const config = testConfig({ KAFKA_BROKERS: `127.0.0.1:${port}` });
+  const kafka = createKafka({ config, logger: testLogger() });
+  await createTopic(kafka, topic, 2);
+  const count = 3000;
+  const p = runFixture({
+    EMIT_BROKERS: `127.0.0.1:${port}`,
+    EMIT_TOPIC: topic,
+    EMIT_SPOOL_DIR: path.join(home, 'spool-sigterm'),
+    EMIT_COUNT: String(count),
+    EMIT_MODE: 'exit-hooks',
+    EMIT_RUN: 'term',
+  });
+  // recorded, and (long linger) nothing sent yet
+  expect((await p.lines.next()).value).toBe(`recorded ${count} sent 0`);
+  process.kill(p.pid, 'SIGTERM');
+  expect(await p.signal).toBe('SIGTERM'); // the hook re-raised the signal after closing
+  const all = await consumeAll({ kafka, config, topic, groupId: 'g-sigterm', timeoutMs: 60_000 });
+  const registry = usageEventRegistry();
+  expect(new Set(all.map((c) => registry.decode(c.message.value as Buffer).value.tags.seq)).size).toBe(count);
 });

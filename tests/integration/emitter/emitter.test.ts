@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Registry } from 'prom-client';
 import { createEmitter } from '../../../producers/emitter';
 import type { EmitterError } from '../../../producers/emitter';
 import { usageEventRegistry } from '../../../schemas/usage-event/schema';
@@ -142,4 +143,47 @@ test('bad options are refused with every problem named', () => {
   ).toThrow(
     /batch\.maxEvents must be a positive integer, got 0[\s\S]*batch\.lingerMs must be ≥ 0[\s\S]*maxInFlight must be at most 5[\s\S]*compression must be/,
   );
+});
+
+test('metrics as prom-client metrics too', async () => {
+  const topic = await k.topic(1);
+  const registry = new Registry();
+  const emitter = createEmitter({
+    kafka: k.kafka,
+    topic,
+    logger: testLogger(),
+    spool: false,
+    metricsRegistry: registry,
+  });
+  for (let i = 0; i < 5; i++)
+    emitter.record({ team_id: 't', provider: 'openai', request_model: 'm', input_tokens: i });
+  emitter.record({ team_id: '', provider: 'openai', request_model: 'm' });
+  await emitter.flush();
+  const text = await registry.metrics();
+  expect(text).toContain('tokenledger_emitter_events_total{outcome="recorded"} 5');
+  expect(text).toContain('tokenledger_emitter_events_total{outcome="sent"} 5');
+  expect(text).toContain('tokenledger_emitter_dropped_events_total{reason="invalid"} 1');
+  expect(text).toContain('tokenledger_emitter_queue_depth 0');
+  await emitter.close();
+});
+
+test('memory is bounded: beyond queue.maxEvents, events are dropped with a count (no spool) and never thrown', async () => {
+  const topic = await k.topic(1);
+  const errors: EmitterError[] = [];
+  const emitter = createEmitter({
+    kafka: k.kafka,
+    topic,
+    logger: testLogger(),
+    spool: false,
+    queue: { maxEvents: 10 },
+    batch: { lingerMs: 60_000, maxEvents: 1000 },
+    onError: (e) => errors.push(e),
+  });
+  // record() is synchronous: nothing is sent while this loop runs, so the queue fills at 10
+  for (let i = 0; i < 25; i++) emitter.record({ team_id: 't', provider: 'openai', request_model: 'm' });
+  expect(emitter.metrics()).toMatchObject({ recorded: 25, queueDepth: 10, dropped: { queue_full: 15 } });
+  expect(errors.filter((e) => e.kind === 'dropped' && e.reason === 'queue_full')).toHaveLength(15);
+  await emitter.flush();
+  expect(emitter.metrics().sent).toBe(10);
+  await emitter.close();
 });
