@@ -14,16 +14,11 @@ import type { Anthropic } from '@anthropic-ai/sdk';
 import type { RequestOptions } from '@anthropic-ai/sdk/internal/request-options';
 import type { MessageCreateParams } from '@anthropic-ai/sdk/resources/messages/messages';
 import type { UsageRecorder } from '../emitter/types';
-import type { StreamTap, TokenUsage, WrapperOptions } from './common';
-import {
-  asString,
-  CallMeter,
-  DEFAULT_DRAIN_TIMEOUT_MS,
-  get,
-  meterCall,
-  overlay,
-  tapIfStream,
-} from './common';
+import type { StreamTap } from './sdk-observe';
+import type { TokenUsage, WrapperOptions } from './meter';
+import { asString, get } from './provider-json';
+import { CallMeter, DEFAULT_DRAIN_TIMEOUT_MS } from './meter';
+import { meterCall, overlay, tapIfStream } from './sdk-observe';
 
 export type AnthropicWrapperOptions = WrapperOptions;
 

@@ -14,19 +14,11 @@
  * such servers add to each chunk when usage was asked for.
  */
 import type { UsageRecorder } from '../emitter/types';
-import type { StreamTap, WrapperOptions } from './common';
-import {
-  asString,
-  CallMeter,
-  chunkTap,
-  classifyError,
-  DEFAULT_DRAIN_TIMEOUT_MS,
-  drain,
-  endStream,
-  CLOSED_EARLY,
-  get,
-  openAIUsage,
-} from './common';
+import type { StreamTap } from './sdk-observe';
+import type { WrapperOptions } from './meter';
+import { asString, chunkTap, get, openAIUsage } from './provider-json';
+import { CallMeter, classifyError, DEFAULT_DRAIN_TIMEOUT_MS, CLOSED_EARLY } from './meter';
+import { drain, endStream } from './sdk-observe';
 
 export type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 

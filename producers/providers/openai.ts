@@ -18,18 +18,11 @@ import type { RequestOptions } from 'openai/internal/request-options';
 import type { ChatCompletionCreateParams } from 'openai/resources/chat/completions';
 import type { ResponseCreateParams } from 'openai/resources/responses/responses';
 import type { UsageRecorder } from '../emitter/types';
-import type { StreamTap, WrapperOptions } from './common';
-import {
-  asString,
-  CallMeter,
-  chunkTap,
-  DEFAULT_DRAIN_TIMEOUT_MS,
-  get,
-  meterCall,
-  openAIUsage,
-  overlay,
-  tapIfStream,
-} from './common';
+import type { StreamTap } from './sdk-observe';
+import type { WrapperOptions } from './meter';
+import { asString, chunkTap, get, openAIUsage } from './provider-json';
+import { CallMeter, DEFAULT_DRAIN_TIMEOUT_MS } from './meter';
+import { meterCall, overlay, tapIfStream } from './sdk-observe';
 
 export interface OpenAIWrapperOptions extends WrapperOptions {
   /**

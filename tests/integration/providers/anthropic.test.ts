@@ -17,7 +17,7 @@ import {
 import { expectEvent, FakeRecorder } from './fake-recorder';
 import type { EventFields } from './fake-recorder';
 import type { LocalServer } from './local-server';
-import { closed, sendJson, startLocalServer, startSse } from './local-server';
+import { closed, sendJson, startLocalServer, startSse, collect } from './local-server';
 
 const params = { model: MODEL, max_tokens: 1024, messages: [{ role: 'user' as const, content: 'Hello' }] };
 
@@ -38,12 +38,6 @@ const STREAM_TOKENS = {
 };
 /** Known before message_delta: message_start's counts, output 1. */
 const START_TOKENS = { ...STREAM_TOKENS, output_tokens: 1 };
-
-async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
-  const items: T[] = [];
-  for await (const item of stream) items.push(item);
-  return items;
-}
 
 describe('wrapAnthropic', () => {
   let server: LocalServer;

@@ -114,3 +114,10 @@ export function gate(): Gate {
   });
   return { opened, open };
 }
+
+/** Everything a stream yields, in order. */
+export async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
+  const items: T[] = [];
+  for await (const item of stream) items.push(item);
+  return items;
+}

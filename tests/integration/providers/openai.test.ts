@@ -7,7 +7,7 @@ import { Stream } from 'openai/streaming';
 import { wrapOpenAI } from '../../../producers/providers';
 import { expectEvent, FakeRecorder } from './fake-recorder';
 import type { LocalServer } from './local-server';
-import { closed, gate, sendJson, sseEvent, startLocalServer, startSse } from './local-server';
+import { closed, gate, sendJson, sseEvent, startLocalServer, startSse, collect } from './local-server';
 import {
   CHAT_MODEL,
   CHAT_RESPONSE_MODEL,
@@ -37,12 +37,6 @@ const NO_TOKENS = {
   output_tokens: 0,
   reasoning_output_tokens: 0,
 };
-
-async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
-  const items: T[] = [];
-  for await (const item of stream) items.push(item);
-  return items;
-}
 
 describe('wrapOpenAI', () => {
   let server: LocalServer;
