@@ -116,7 +116,7 @@ export function createEmitter(options: EmitterOptions): Emitter {
       }
       const now = Date.now();
       const event = buildEvent(input, { defaults: o.defaults, scope: context.getStore(), sdk: o.sdk, now });
-      const issues = validateUsageEvent(event, type, o.limits, now);
+      const issues = validateUsageEvent(event, type, o.limits, now, input.event_id === undefined);
       if (issues.length > 0) {
         metrics.drop('invalid', 1);
         const message = `invalid usage event: ${describeIssues(issues)}`;

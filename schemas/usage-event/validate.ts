@@ -92,6 +92,8 @@ export function validateUsageEvent(
   type: Type,
   limits: ValidationLimits = DEFAULT_LIMITS,
   now: number = Date.now(),
+  /** The emitter made event_id itself (a UUIDv7): its format needs no check. */
+  trustedEventId = false,
 ): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   // Fast path: the type check without path tracking; the detailed walk runs only for an invalid event.
@@ -118,7 +120,7 @@ export function validateUsageEvent(
       message: `team_id is required, got ${show(e.team_id)}`,
     });
   }
-  if (!UUID.test(e.event_id)) {
+  if (!trustedEventId && !UUID.test(e.event_id)) {
     issues.push({
       reason: 'event_id_invalid',
       path: 'event_id',
