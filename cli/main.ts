@@ -4,6 +4,7 @@ import { registerConfig } from './commands/config';
 import { registerDemo } from './commands/demo';
 import { registerEmit } from './commands/emit';
 import { registerInfra } from './commands/infra';
+import { registerPrices } from './commands/prices';
 import { EXIT, report } from './output';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const pkg = require('../package.json') as { version: string };
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerConfig(program);
   registerDemo(program);
   registerEmit(program);
+  registerPrices(program);
   program.addHelpText(
     'after',
     `
