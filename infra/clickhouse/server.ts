@@ -277,6 +277,17 @@ export function createEndpoint(options: EndpointOptions): Endpoint {
     }
     // On a fresh session the engine itself enforces GET's read-only mode; a named session could not be put back.
     const restore = await applyContext(session, request, fresh, isGet && fresh);
+    // Put a named session back before the response ends: a client that sends its next request as soon as it
+    // has read this answer must find the session free (SESSION_IS_LOCKED otherwise).
+    let restored = false;
+    const restoreSession = async (): Promise<void> => {
+      if (restored) return;
+      restored = true;
+      if (restore.length === 0) return;
+      await session.run(restore.join('; '), 'TabSeparated').catch((err: unknown) => {
+        log.warn({ err, queryId: request.queryId }, 'could not restore session settings after the request');
+      });
+    };
     try {
       const common = {
         'X-ClickHouse-Query-Id': request.queryId,
@@ -302,6 +313,7 @@ export function createEndpoint(options: EndpointOptions): Endpoint {
             await fs.promises.rm(file, { force: true });
           }
         }
+        await restoreSession();
         res.writeHead(200, {
           ...common,
           'Content-Type': 'text/plain; charset=UTF-8',
@@ -323,12 +335,13 @@ export function createEndpoint(options: EndpointOptions): Endpoint {
       const encoding = request.compressResponse ? pickEncoding(req.headers['accept-encoding']) : undefined;
       const headers = { ...common, 'X-ClickHouse-Format': format, 'Content-Type': contentType(format) };
       if (returnsRows(sql) && headerLines !== undefined && !request.waitEndOfQuery) {
-        await streamResult(res, session, sql, format, headerLines, encoding, headers);
+        await streamResult(res, session, sql, format, headerLines, encoding, headers, restoreSession);
         return;
       }
       const r = await session.run(sql, format);
       const out =
         encoding === undefined ? Buffer.from(r.bytes) : await compress(Buffer.from(r.bytes), encoding);
+      await restoreSession();
       res.writeHead(200, {
         ...headers,
         'X-ClickHouse-Summary': summaryHeader({
@@ -345,11 +358,7 @@ export function createEndpoint(options: EndpointOptions): Endpoint {
       });
       res.end(out);
     } finally {
-      if (restore.length > 0) {
-        await session.run(restore.join('; '), 'TabSeparated').catch((err: unknown) => {
-          log.warn({ err, queryId: request.queryId }, 'could not restore session settings after the request');
-        });
-      }
+      await restoreSession();
     }
   }
 
@@ -361,6 +370,7 @@ export function createEndpoint(options: EndpointOptions): Endpoint {
     headerLines: number,
     encoding: string | undefined,
     headers: Record<string, string>,
+    beforeEnd: () => Promise<void>,
   ): Promise<void> {
     const abort = new AbortController();
     const onClose = (): void => {
@@ -403,10 +413,12 @@ export function createEndpoint(options: EndpointOptions): Endpoint {
         // Through the compressor: append the exception block to the compressed stream, then finish it.
         const failure = describeEngineError(err);
         const tag = res.getHeader('x-clickhouse-exception-tag') as string;
+        await beforeEnd();
         sink.end(midStreamException(`${failure.text} (version ${engine.version})`, tag));
         complete = true;
         return;
       }
+      await beforeEnd();
       sink.end();
       complete = true;
     } finally {

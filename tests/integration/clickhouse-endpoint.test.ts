@@ -305,6 +305,16 @@ describe('sessions (session_id)', () => {
     const other = await rejection(c.query({ query: 'SELECT * FROM tmp', session_id: uniqueName('sess') }));
     expect(other.code).toBe('60');
   });
+  test('back-to-back requests on one session never find it locked (the session is put back before the answer)', async () => {
+    const c = client();
+    const session_id = uniqueName('sess');
+    // Each request carries a database and a setting, so the endpoint has to put the session back after it.
+    for (let i = 0; i < 60; i++) {
+      await c.command({ query: 'SELECT 1', session_id, clickhouse_settings: { max_threads: 3 } });
+      const rs = await c.query({ query: 'SELECT 1 AS one', session_id, format: 'JSONEachRow' });
+      expect(await rs.json()).toEqual([{ one: 1 }]);
+    }
+  });
   test('raw: session_check=1 on an unknown session is SESSION_NOT_FOUND', async () => {
     const r = await raw(`/?session_id=${uniqueName('nosuch')}&session_check=1`, { body: 'SELECT 1' });
     expect(r.headers.get('x-clickhouse-exception-code')).toBe('372');
