@@ -135,8 +135,20 @@ async function emitFile(opts: EmitOptions): Promise<number> {
     if (bad === before) good++;
     if ((lineNo & 0x3ff) === 0) {
       progress.update(bytesRead, lineNo, good, bad);
-      // let the emitter's batches go out while a large file is read
-      if ((emitter?.metrics().queueDepth ?? 0) > 50_000) await emitter?.flush();
+      // let the emitter's batches go out while a large file is read; give up (exit 1) if Kafka stops answering
+      if (emitter !== undefined && emitter.metrics().queueDepth > 50_000) {
+        let timer: NodeJS.Timeout | undefined;
+        const outcome = await Promise.race([
+          emitter.flush().then(() => 'flushed' as const),
+          new Promise<'stuck'>((resolve) => (timer = setTimeout(() => resolve('stuck'), 60_000))),
+        ]);
+        clearTimeout(timer);
+        if (outcome === 'stuck') {
+          process.stderr.write(`Kafka acknowledged nothing for 60 s; stopping at line ${lineNo}\n`);
+          bad++;
+          break;
+        }
+      }
     }
   }
   progress.update(bytesRead, lineNo, good, bad);
@@ -145,8 +157,9 @@ async function emitFile(opts: EmitOptions): Promise<number> {
   let undelivered = 0;
   if (emitter !== undefined) {
     await emitter.close({ timeoutMs: 60_000 });
+    // Everything lost after validation: close() counts what it could not deliver (no spool here) as not_delivered.
     const m = emitter.metrics();
-    undelivered = m.recorded - m.sent;
+    undelivered = Object.entries(m.dropped).reduce((a, [reason, n]) => (reason === 'invalid' ? a : a + n), 0);
   }
   const verb = emitter === undefined ? 'valid (dry run, nothing published)' : `published to ${topic}`;
   say(

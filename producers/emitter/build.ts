@@ -17,10 +17,9 @@ export function buildEvent(
   input: UsageEventInput,
   { defaults: d, scope: c, sdk, now }: BuildContext,
 ): UsageEvent {
-  const tags =
-    d.tags === undefined && c?.tags === undefined
-      ? (input.tags ?? {})
-      : { ...d.tags, ...c?.tags, ...input.tags };
+  // Always a copy: the event is encoded later, and a caller that reuses or mutates its tags object must not
+  // change (or break) an event it already recorded.
+  const tags = { ...d.tags, ...c?.tags, ...input.tags };
   return {
     event_id: input.event_id ?? uuidv7(now),
     occurred_at: input.occurred_at ?? now,

@@ -40,6 +40,21 @@ export interface Emitter extends UsageRecorder {
 
 const LOG_EVERY_MS = 10_000;
 
+/**
+ * Broker answers that no replay can change: the batch itself is refused. Everything else — connection errors,
+ * retries exhausted (kafkajs calls that "non-retriable" too), leadership changes, authorisation that an operator
+ * can still fix — keeps the batch in the spool.
+ */
+const PERMANENT = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD']);
+export function isPermanentRejection(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; depth++) {
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === 'string' && PERMANENT.has(type)) return true;
+    e = e.cause;
+  }
+  return false;
+}
+
 export function createEmitter(options: EmitterOptions): Emitter {
   const o = resolveOptions(options);
   const log: Logger = (options.logger ?? createLogger({ level: 'warn' })).child({
@@ -52,6 +67,9 @@ export function createEmitter(options: EmitterOptions): Emitter {
 
   const queue = new EventQueue();
   const inFlightBatches = new Set<readonly Message[]>();
+  /** In-flight batches that close() already spooled or counted: their outcome must not be counted again. */
+  const abandoned = new Set<readonly Message[]>();
+  let spoolClosed = false;
   let inFlightEvents = 0;
   let degraded = false; // a send failed: new events go to the spool until Kafka answers again
   let closed = false;
@@ -59,6 +77,7 @@ export function createEmitter(options: EmitterOptions): Emitter {
   let drainScheduled = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let recovering = false;
+  let producerFailed = false; // a send failed on the current producer: recovery starts a fresh one
   let producer: Producer | undefined;
   let connecting: Promise<Producer> | undefined;
   let waiters: (() => void)[] = [];
@@ -130,15 +149,19 @@ export function createEmitter(options: EmitterOptions): Emitter {
       }
       metrics.count('recorded', 1);
       if (queue.length >= o.queueMaxEvents || queue.bytes >= o.queueMaxBytes) {
-        // Memory is full (Kafka slower than the caller): spill this event to the spool rather than grow.
-        if (spool === undefined) dropped('queue_full', 1);
-        else toSpool(encodeAll([event]));
-        return;
+        if (spool === undefined) {
+          dropped('queue_full', 1);
+          return;
+        }
+        // Memory is full (Kafka slower than the callers): move the older half of the queue to the spool in one
+        // write and replay it from there, keeping order, rather than grow. The cost is paid once per half queue.
+        spill();
       }
       queue.push(event);
       schedule();
     } catch (err) {
-      // A bug in metering must never break the caller's call.
+      // A bug in metering must never break the caller's call; the event is counted as lost, never silently.
+      metrics.drop('internal_error', 1);
       logLimited('internal', { err }, 'emitter failed to record an event');
     }
   }
@@ -155,17 +178,45 @@ export function createEmitter(options: EmitterOptions): Emitter {
     }
   }
 
+  /** Encodes a batch; an event that will not encode is dropped (counted) without taking its batch with it. */
   function encodeAll(events: readonly UsageEvent[]): Message[] {
-    const values = registry.encodeMany(events);
-    return events.map((e, i) => ({ key: e.team_id, value: values[i] ?? Buffer.alloc(0) }));
+    try {
+      const values = registry.encodeMany(events);
+      return events.map((e, i) => ({ key: e.team_id, value: values[i] ?? Buffer.alloc(0) }));
+    } catch {
+      const out: Message[] = [];
+      for (const e of events) {
+        try {
+          out.push({ key: e.team_id, value: registry.encode(e) });
+        } catch (err) {
+          dropped('encode_failed', 1);
+          logLimited('encode_failed', { err }, 'a usage event could not be encoded');
+        }
+      }
+      return out;
+    }
   }
 
+  /** Appends to the spool; every way it can fail is counted and reported, none is thrown. */
   function toSpool(messages: readonly Message[]): void {
     if (messages.length === 0) return;
+    if (spool === undefined) {
+      dropped('queue_full', messages.length);
+      return;
+    }
     const records: SpoolRecord[] = messages.map((m) => ({ key: String(m.key), value: m.value as Buffer }));
-    if (spool?.append(records) === true) metrics.count('spooled', records.length);
-    else if (spool === undefined) dropped('queue_full', records.length);
-    // (spool full: onDrop already counted and logged them)
+    try {
+      if (spool.append(records)) metrics.count('spooled', records.length);
+      else if (closed && spoolClosed) dropped('not_delivered', records.length);
+      // (otherwise the spool was full: onDrop already counted and logged them)
+    } catch (err) {
+      dropped('spool_error', records.length);
+      logLimited(
+        'spool_error',
+        { err, dir: o.spool === false ? null : o.spool.dir },
+        'writing to the spool failed',
+      );
+    }
   }
 
   function takeBatch(): UsageEvent[] {
@@ -202,8 +253,19 @@ export function createEmitter(options: EmitterOptions): Emitter {
     inFlightBatches.add(messages);
     inFlightEvents += messages.length;
     send(messages)
-      .then(() => metrics.count('sent', messages.length))
+      .then(() => {
+        if (!abandoned.has(messages)) metrics.count('sent', messages.length);
+      })
       .catch((err: unknown) => {
+        // close() already spooled this batch (or counted it lost): nothing more to do with it.
+        if (abandoned.has(messages)) return;
+        if (isPermanentRejection(err)) {
+          // Kafka refused it for good (authorisation, a message too large, ...): replaying cannot help.
+          metrics.count('sendErrors', 1);
+          dropped('rejected', messages.length);
+          logLimited('rejected', { err }, 'Kafka rejected a batch permanently');
+          return;
+        }
         // Unknown outcome: spool the batch (a repeat is harmless, a loss is not) and go degraded.
         metrics.count('sendErrors', 1);
         logLimited(
@@ -217,11 +279,13 @@ export function createEmitter(options: EmitterOptions): Emitter {
           message: `sending ${messages.length} events failed`,
           cause: err,
         });
+        producerFailed = true;
         degrade();
         if (spool === undefined) requeue(messages);
         else toSpool(messages);
       })
       .finally(() => {
+        if (abandoned.delete(messages)) return;
         inFlightBatches.delete(messages);
         inFlightEvents -= messages.length;
         drain();
@@ -272,6 +336,21 @@ export function createEmitter(options: EmitterOptions): Emitter {
   }
 
   // ---- degraded mode and recovery -------------------------------------------------------------------------
+  /**
+   * Memory is full (Kafka slower than the callers): move the older half of the queue to the spool in one write,
+   * and let new events follow it there, so order is kept; the spool is replayed on the same, healthy producer.
+   */
+  function spill(): void {
+    toSpool(encodeAll(queue.take(Math.ceil(queue.length / 2), Number.MAX_SAFE_INTEGER)));
+    if (!degraded)
+      log.warn(
+        { queueDepth: queue.length },
+        'queue full: Kafka slower than the callers, spilling to the spool',
+      );
+    degraded = true;
+    if (retryTimer === undefined) scheduleRecovery(0);
+  }
+
   function degrade(): void {
     if (!degraded)
       log.warn({ spool: o.spool === false ? null : o.spool.dir }, 'Kafka unreachable: spooling events');
@@ -293,9 +372,13 @@ export function createEmitter(options: EmitterOptions): Emitter {
     if (recovering) return false;
     recovering = true;
     try {
-      const old = producer;
-      producer = undefined; // a fresh producer id: the old one's sequence numbers died with the outage
-      if (old !== undefined) await old.disconnect().catch(() => undefined);
+      if (producerFailed) {
+        // A fresh producer id: the old one's sequence numbers died with the outage.
+        producerFailed = false;
+        const old = producer;
+        producer = undefined;
+        if (old !== undefined) await old.disconnect().catch(() => undefined);
+      }
       for (;;) {
         const batch = spool?.peek(o.batchMaxEvents);
         if (batch === undefined) break;
@@ -310,6 +393,7 @@ export function createEmitter(options: EmitterOptions): Emitter {
       return true;
     } catch (err) {
       logLimited('replay_failed', { err }, 'Kafka still unreachable; will retry');
+      producerFailed = true;
       degraded = true;
       scheduleRecovery();
       return false;
@@ -335,11 +419,20 @@ export function createEmitter(options: EmitterOptions): Emitter {
     return new Promise((resolve) => waiters.push(resolve));
   }
 
-  /** Synchronously puts everything not yet acknowledged into the spool (repeats are possible, losses are not). */
+  /**
+   * Synchronously puts everything not yet acknowledged into the spool (repeats are possible, losses are not);
+   * without a spool, counts it as not delivered. In-flight batches are abandoned: their late outcome is ignored.
+   */
   function spoolEverythingNow(): void {
-    if (spool === undefined) return;
-    toSpool(encodeAll(queue.takeAll()));
-    for (const batch of inFlightBatches) toSpool(batch);
+    const rest = queue.takeAll();
+    if (spool === undefined) {
+      const lost = rest.length + inFlightEvents;
+      if (lost > 0) dropped('not_delivered', lost);
+    } else {
+      toSpool(encodeAll(rest));
+      for (const batch of inFlightBatches) toSpool(batch);
+    }
+    for (const batch of inFlightBatches) abandoned.add(batch);
     inFlightBatches.clear();
     inFlightEvents = 0;
   }
@@ -391,7 +484,11 @@ export function createEmitter(options: EmitterOptions): Emitter {
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
       }
+      // A producer still connecting (a recovery under way) is disconnected too, so nothing runs after close.
+      const pending = connecting;
       await producer?.disconnect().catch(() => undefined);
+      await pending?.then((p) => p.disconnect()).catch(() => undefined);
+      spoolClosed = true;
       spool?.close();
     }
   }

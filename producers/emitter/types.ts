@@ -12,13 +12,23 @@ export interface UsageRecorder {
   record(event: UsageEventInput): void;
 }
 
+/**
+ * Why events were lost, each counted: invalid; queue_full (memory bound, no spool); spool_full (the drop policy);
+ * spool_corrupt (a torn tail, estimated); spool_error (the spool could not be written: disk full, permissions);
+ * closed (recorded after close); not_delivered (left when close() ran out of time without a spool); encode_failed;
+ * rejected (Kafka refused a batch for good); internal_error (a bug in the emitter caught in record()).
+ */
 export const DROP_REASONS = [
   'invalid',
   'queue_full',
   'spool_full',
   'spool_corrupt',
+  'spool_error',
   'closed',
+  'not_delivered',
   'encode_failed',
+  'rejected',
+  'internal_error',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 

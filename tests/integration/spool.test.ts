@@ -118,3 +118,67 @@ test('drop-newest refuses what does not fit and counts it; drop-oldest makes roo
   expect(drops).toEqual([[5, 'spool_full']]);
   expect(drain(oldest)).toEqual(values(recs(5, 10)));
 });
+
+test('a segment whose pid is alive but belongs to a process started at another time (pid reuse) is adopted', () => {
+  const a = openSpool({ dir, maxBytes: 1 << 20, dropPolicy: 'drop-newest' });
+  a.append(recs(0, 4));
+  a.close();
+  // The owner is <pid>-<start time>: our own pid with a start time that is not ours is a different process.
+  for (const f of fs.readdirSync(dir)) {
+    const reused = f.replace(/^(seg-\d+-)(\d+)-(\d+)-/, `$1${process.pid}-1-`);
+    fs.renameSync(path.join(dir, f), path.join(dir, reused));
+  }
+  const b = openSpool({ dir, maxBytes: 1 << 20, dropPolicy: 'drop-newest' });
+  expect(b.adoptedSegments).toBe(1);
+  expect(drain(b)).toEqual(values(recs(0, 4)));
+});
+
+test('close() releases what is left, so the next spool on the folder (even in this process) replays it', () => {
+  const a = openSpool({ dir, maxBytes: 1 << 20, dropPolicy: 'drop-newest' });
+  a.append(recs(0, 6));
+  a.peek(2)?.commit();
+  a.close();
+  expect(a.append(recs(6, 1))).toBe(false); // closed: refused, the caller counts it
+  const b = openSpool({ dir, maxBytes: 1 << 20, dropPolicy: 'drop-newest' });
+  expect(b.adoptedSegments).toBe(1);
+  expect(drain(b)).toEqual(values(recs(2, 4)));
+});
+
+test('drop-oldest deleting the segment being replayed: its late commit is ignored, nothing else is lost', () => {
+  const drops: [number, string][] = [];
+  const one = encodeRecords(recs(0, 1)).length;
+  const spool = openSpool({
+    dir,
+    maxBytes: one * 10,
+    segmentBytes: one * 5,
+    dropPolicy: 'drop-oldest',
+    onDrop: (n, r) => drops.push([n, r]),
+  });
+  spool.append(recs(0, 5));
+  spool.append(recs(5, 5));
+  const replaying = spool.peek(3); // records 0..2 of the oldest segment are on their way to Kafka
+  spool.append(recs(10, 5)); // the spool is full: the oldest segment goes
+  expect(drops).toEqual([[5, 'spool_full']]);
+  replaying?.commit();
+  expect(drain(spool)).toEqual(values(recs(5, 10)));
+});
+
+test('a corrupt record in the middle: the count lost is estimated from the bytes skipped, not taken as 1', () => {
+  const drops: [number, string][] = [];
+  const a = openSpool({ dir, maxBytes: 1 << 20, dropPolicy: 'drop-newest' });
+  a.append(recs(0, 20));
+  a.close();
+  const file = path.join(dir, fs.readdirSync(dir).find((f) => f.endsWith('.spool')) ?? '');
+  const bytes = fs.readFileSync(file);
+  const one = encodeRecords(recs(0, 1)).length;
+  bytes[one * 10 + 5] = (bytes[one * 10 + 5] ?? 0) ^ 0xff; // damage record 10's checksum
+  fs.writeFileSync(file, bytes);
+  const b = openSpool({
+    dir,
+    maxBytes: 1 << 20,
+    dropPolicy: 'drop-newest',
+    onDrop: (n, r) => drops.push([n, r]),
+  });
+  expect(drain(b)).toEqual(values(recs(0, 10)));
+  expect(drops).toEqual([[10, 'spool_corrupt']]);
+});

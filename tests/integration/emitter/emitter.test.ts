@@ -3,12 +3,20 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Registry } from 'prom-client';
+import {
+  Kafka,
+  KafkaJSConnectionError,
+  KafkaJSNumberOfRetriesExceeded,
+  KafkaJSProtocolError,
+  logLevel,
+} from 'kafkajs';
 import { createEmitter } from '../../../producers/emitter';
+import { isPermanentRejection } from '../../../producers/emitter/emitter';
 import type { EmitterError } from '../../../producers/emitter';
 import { usageEventRegistry } from '../../../schemas/usage-event/schema';
 import type { UsageEvent } from '../../../schemas/usage-event/types';
 import { consumeN, useTestKafka } from '../../helpers/kafka';
-import { testLogger } from '../../helpers/env';
+import { freePort, testLogger } from '../../helpers/env';
 
 const k = useTestKafka();
 const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenledger-emitter-test-'));
@@ -187,3 +195,144 @@ test('memory is bounded: beyond queue.maxEvents, events are dropped with a count
   expect(emitter.metrics().sent).toBe(10);
   await emitter.close();
 });
+
+/** A client for a port where nothing listens: every send fails fast, as during an outage. */
+async function unreachableKafka(): Promise<Kafka> {
+  return new Kafka({
+    clientId: 'unreachable',
+    brokers: [`127.0.0.1:${await freePort()}`],
+    connectionTimeout: 300,
+    retry: { retries: 1, initialRetryTime: 50 },
+    logLevel: logLevel.NOTHING,
+  });
+}
+
+test('queue full with a spool and Kafka healthy: the overflow goes through the spool and every event arrives once', async () => {
+  const topic = await k.topic(2);
+  const dir = fs.mkdtempSync(path.join(spoolDir, 'overflow-'));
+  const emitter = createEmitter({
+    kafka: k.kafka,
+    topic,
+    logger: testLogger(),
+    spool: { dir },
+    queue: { maxEvents: 100 },
+  });
+  const n = 3000;
+  // record() is synchronous: the queue overflows many times before anything is sent
+  for (let i = 0; i < n; i++)
+    emitter.record({ team_id: 't', provider: 'openai', request_model: 'm', tags: { seq: String(i) } });
+  const spooledWhileRecording = emitter.metrics().spooled;
+  await eventually(() => {
+    const m = emitter.metrics();
+    return m.sent === n && m.spoolBytes === 0 && m.queueDepth === 0;
+  });
+  const m = emitter.metrics();
+  await emitter.close();
+  expect(spooledWhileRecording).toBeGreaterThan(0);
+  expect(Object.values(m.dropped).reduce((a, b) => a + b, 0)).toBe(0);
+  expect(m.sendErrors).toBe(0);
+  const got = await consumeN({
+    kafka: k.kafka,
+    config: k.config,
+    topic,
+    groupId: k.groupId(),
+    count: n,
+    timeoutMs: 60_000,
+  });
+  const registry = usageEventRegistry();
+  const seqs = got.map((c) => registry.decode(c.message.value as Buffer).value.tags.seq);
+  expect(new Set(seqs).size).toBe(n);
+  expect(seqs).toHaveLength(n);
+});
+
+test('tags the caller mutates after record() do not change (or break) the recorded event', async () => {
+  const topic = await k.topic(1);
+  const emitter = createEmitter({ kafka: k.kafka, topic, logger: testLogger(), spool: false });
+  const tags: Record<string, string> = { ticket: 'T-1' };
+  emitter.record({ team_id: 't', provider: 'openai', request_model: 'm', tags });
+  tags.ticket = 'T-2';
+  for (let i = 0; i < 100; i++) tags[`k${i}`] = 'x'; // would now be over the tag limit
+  await emitter.close();
+  expect(emitter.metrics()).toMatchObject({ sent: 1, dropped: { invalid: 0 } });
+  const [got] = await consumeN({
+    kafka: k.kafka,
+    config: k.config,
+    topic,
+    groupId: k.groupId(),
+    count: 1,
+    timeoutMs: 60_000,
+  });
+  expect(usageEventRegistry().decode(got?.message.value as Buffer).value.tags).toEqual({ ticket: 'T-1' });
+});
+
+test('without a spool, close() counts what it could not deliver as not_delivered (never silently)', async () => {
+  const errors: EmitterError[] = [];
+  const emitter = createEmitter({
+    kafka: await unreachableKafka(),
+    topic: 'nowhere',
+    logger: testLogger(),
+    spool: false,
+    retryIntervalMs: 50,
+    onError: (e) => errors.push(e),
+  });
+  for (let i = 0; i < 7; i++) emitter.record({ team_id: 't', provider: 'openai', request_model: 'm' });
+  await emitter.close({ timeoutMs: 1500 });
+  const m = emitter.metrics();
+  expect(m.sent).toBe(0);
+  expect(m.dropped.not_delivered).toBe(7);
+  expect(errors.some((e) => e.kind === 'dropped' && e.reason === 'not_delivered' && e.count === 7)).toBe(
+    true,
+  );
+});
+
+test('a spool that cannot be written (folder gone) counts the events as spool_error; record() never throws', async () => {
+  const dir = fs.mkdtempSync(path.join(spoolDir, 'broken-'));
+  const emitter = createEmitter({
+    kafka: await unreachableKafka(),
+    topic: 'nowhere',
+    logger: testLogger(),
+    spool: { dir },
+    retryIntervalMs: 50,
+  });
+  fs.rmSync(dir, { recursive: true });
+  fs.writeFileSync(dir, 'not a folder'); // every new segment file now fails (ENOTDIR)
+  for (let i = 0; i < 5; i++)
+    expect(() => emitter.record({ team_id: 't', provider: 'openai', request_model: 'm' })).not.toThrow();
+  await eventually(() => emitter.metrics().dropped.spool_error === 5);
+  await emitter.close({ timeoutMs: 500 });
+  expect(emitter.metrics()).toMatchObject({ sent: 0, spooled: 0 });
+  fs.rmSync(dir, { force: true });
+});
+
+test('isPermanentRejection: only a refused batch is final; retries exhausted on a lost connection is not', () => {
+  const connection = new KafkaJSConnectionError('Connection error: connect ECONNREFUSED');
+  expect(
+    isPermanentRejection(new KafkaJSNumberOfRetriesExceeded(connection, { retryCount: 5, retryTime: 100 })),
+  ).toBe(false);
+  expect(isPermanentRejection(connection)).toBe(false);
+  const tooLarge = new KafkaJSProtocolError({
+    type: 'MESSAGE_TOO_LARGE',
+    code: 10,
+    retriable: false,
+    message: 'too large',
+  } as never);
+  expect(isPermanentRejection(tooLarge)).toBe(true);
+  expect(
+    isPermanentRejection(new KafkaJSNumberOfRetriesExceeded(tooLarge, { retryCount: 0, retryTime: 0 })),
+  ).toBe(true);
+  const auth = new KafkaJSProtocolError({
+    type: 'TOPIC_AUTHORIZATION_FAILED',
+    code: 29,
+    retriable: false,
+    message: 'denied',
+  } as never);
+  expect(isPermanentRejection(auth)).toBe(false); // an operator can grant it: keep the events
+});
+
+async function eventually(cond: () => boolean, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
