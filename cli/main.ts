@@ -4,6 +4,8 @@ import { registerConfig } from './commands/config';
 import { registerDemo } from './commands/demo';
 import { registerEmit } from './commands/emit';
 import { registerInfra } from './commands/infra';
+import { registerMigrate } from './commands/migrate';
+import { registerIngest } from './commands/ingest';
 import { registerPrices } from './commands/prices';
 import { EXIT, report } from './output';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -22,6 +24,8 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerEmit(program);
   registerPrices(program);
+  registerMigrate(program);
+  registerIngest(program);
   program.addHelpText(
     'after',
     `

@@ -152,6 +152,58 @@ export const SETTINGS = {
       'Java 17+ used for the local broker (default: `java` on PATH).',
     ),
   ],
+  ingest: [
+    setting(
+      'INGEST_TOPIC',
+      z.string().min(1).default('tokenledger.usage.v1'),
+      'Topic the ingest consumer reads usage events from.',
+    ),
+    setting(
+      'INGEST_GROUP_ID',
+      z.string().min(1).default('tokenledger-ingest'),
+      'Consumer group of the ingest consumers (all replicas share it).',
+    ),
+    setting(
+      'INGEST_DLQ_TOPIC',
+      z.string().min(1).default('tokenledger.usage.dlq.v1'),
+      'Dead-letter topic: refused messages with their reason.',
+    ),
+    setting(
+      'INGEST_BATCH_MAX_ROWS',
+      z.coerce.number().int().min(1).max(1_000_000).default(50_000),
+      'Most rows per ClickHouse insert (one insert per partition batch, split above this).',
+    ),
+    setting(
+      'INGEST_BATCH_MAX_WAIT_MS',
+      z.coerce.number().int().min(0).max(60_000).default(500),
+      'How long a fetch waits for data to gather into a bigger batch (freshness vs insert count).',
+    ),
+    setting(
+      'INGEST_DEDUPE_HORIZON_MS',
+      z.coerce.number().int().min(0).default(3_600_000),
+      'Repeats of an event_id are dropped from memory within this span of occurred_at; older ones are looked up in ClickHouse.',
+    ),
+    setting(
+      'INGEST_PARTITIONS_CONCURRENTLY',
+      z.coerce.number().int().min(1).max(64).default(3),
+      'Partitions processed (and inserted) at the same time by one consumer.',
+    ),
+    setting(
+      'INGEST_SESSION_TIMEOUT_MS',
+      z.coerce.number().int().min(6000).max(300_000).default(30_000),
+      'Consumer-group session timeout: how long a crashed consumer holds its partitions.',
+    ),
+    setting(
+      'INGEST_HTTP_PORT',
+      z.coerce.number().int().min(0).max(65535).default(9464),
+      'Port of /metrics, /healthz and /readyz (0: a free port; the log says which).',
+    ),
+    setting(
+      'PRICES_OVERRIDES_FILE',
+      z.string().min(1).optional(),
+      'JSON file of negotiated or internal prices merged over the catalog.',
+    ),
+  ],
   log: [
     setting(
       'LOG_LEVEL',
@@ -206,8 +258,22 @@ export interface LocalInfraConfig {
   readonly javaHome: string | undefined;
 }
 
+export interface IngestConfig {
+  readonly topic: string;
+  readonly groupId: string;
+  readonly dlqTopic: string;
+  readonly batchMaxRows: number;
+  readonly batchMaxWaitMs: number;
+  readonly dedupeHorizonMs: number;
+  readonly partitionsConcurrently: number;
+  readonly sessionTimeoutMs: number;
+  readonly httpPort: number;
+  readonly pricesOverridesFile: string | undefined;
+}
+
 export interface Config {
   readonly kafka: KafkaConfig;
+  readonly ingest: IngestConfig;
   readonly clickhouse: ClickHouseConfig;
   readonly local: LocalInfraConfig;
   readonly logLevel: string;
@@ -347,6 +413,18 @@ export function loadConfig(
       clickhousePort,
       startTimeoutMs: get<number>('TOKENLEDGER_INFRA_START_TIMEOUT_MS'),
       javaHome: get<string | undefined>('JAVA_HOME'),
+    },
+    ingest: {
+      topic: get<string>('INGEST_TOPIC'),
+      groupId: get<string>('INGEST_GROUP_ID'),
+      dlqTopic: get<string>('INGEST_DLQ_TOPIC'),
+      batchMaxRows: get<number>('INGEST_BATCH_MAX_ROWS'),
+      batchMaxWaitMs: get<number>('INGEST_BATCH_MAX_WAIT_MS'),
+      dedupeHorizonMs: get<number>('INGEST_DEDUPE_HORIZON_MS'),
+      partitionsConcurrently: get<number>('INGEST_PARTITIONS_CONCURRENTLY'),
+      sessionTimeoutMs: get<number>('INGEST_SESSION_TIMEOUT_MS'),
+      httpPort: get<number>('INGEST_HTTP_PORT'),
+      pricesOverridesFile: get<string | undefined>('PRICES_OVERRIDES_FILE'),
     },
     logLevel: get<string>('LOG_LEVEL'),
   };

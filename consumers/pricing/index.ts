@@ -30,3 +30,4 @@ export {
   selectEntry,
 } from './price';
 export type { CostStatus, PriceResult, PricingEvent, TokenCounts } from './price';
+export { writePriceTable } from './table';

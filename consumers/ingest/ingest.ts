@@ -1,0 +1,437 @@
+/**
+ * The ingest consumer: Kafka usage events → ClickHouse raw events (and, through materialized views, the
+ * minute/hour/day rollups), effectively once. docs/decisions/0011-ingest.md explains the design; in short:
+ *
+ *  - kafkajs `eachBatch`, one partition's batch at a time (several partitions concurrently). Each batch, split
+ *    at `batchMaxRows`, becomes ONE insert of a contiguous offset range [first, last] of one partition, with
+ *    `insert_deduplication_token = <topic>-<partition>-<first>-<last>`: a retry of the range is dropped by
+ *    ClickHouse as a duplicate block in the raw table and in every rollup (each has its own dedup window).
+ *  - ClickHouse is the record of progress: when a partition is assigned, the newest offset already in the raw
+ *    table is read back and everything at or below it is skipped, whatever Kafka's committed offset says.
+ *  - Kafka offsets are committed only after ClickHouse acknowledged the insert (and the dead letters of the
+ *    range were acknowledged by the DLQ topic).
+ *  - Client repeats of an event_id are dropped (./dedupe.ts); bad messages go to the DLQ topic and the
+ *    usage_dlq table with a reason; valid events of the same batch are written.
+ *  - ClickHouse failures that are retriable by code are retried with backoff, the partition paused and the
+ *    group heartbeat kept; a failure that retrying cannot fix stops ingest with the error (nothing committed).
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+import { CompressionTypes } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import { classifyClickHouseError, TokenledgerError } from '../../lib/errors';
+import type { Logger } from '../../lib/logger';
+import { usageEventRegistry } from '../../schemas/usage-event/schema';
+import type { ValidationLimits } from '../../schemas/usage-event/validate';
+import type { Catalog } from '../pricing';
+import { PartitionDedupe } from './dedupe';
+import { createIngestMetrics } from './metrics';
+import type { IngestMetrics } from './metrics';
+import { createConverter, dlqMessage, dlqRow } from './rows';
+import type { DeadLetter, UsageRow } from './rows';
+
+export interface IngestOptions {
+  readonly kafka: Kafka;
+  readonly clickhouse: ClickHouseClient;
+  readonly logger: Logger;
+  readonly catalog: Catalog;
+  readonly topic: string;
+  readonly groupId: string;
+  readonly dlqTopic: string;
+  readonly batchMaxRows?: number;
+  readonly batchMaxWaitMs?: number;
+  readonly dedupeHorizonMs?: number;
+  readonly partitionsConcurrently?: number;
+  /** Consumer-group session timeout (default 30 s). */
+  readonly sessionTimeoutMs?: number;
+  readonly limits?: ValidationLimits;
+  readonly metricsRegistry?: Registry;
+  /** Backoff of ClickHouse retries (default 200 ms doubling to 5 s). */
+  readonly retry?: { readonly initialMs?: number; readonly maxMs?: number };
+  /** Called once when ingest stops for good on an error retrying cannot fix. */
+  readonly onFatal?: (err: Error) => void;
+}
+
+export interface Ingest {
+  start(): Promise<void>;
+  /** Finishes the batches in progress (written and committed), then leaves the group. */
+  stop(): Promise<void>;
+  /** Consumer in the group and ClickHouse answering. */
+  ready(): boolean;
+  /** False after a fatal error. */
+  healthy(): boolean;
+  readonly metrics: IngestMetrics;
+}
+
+interface PartitionState {
+  /** Offsets at or below this are in ClickHouse already. */
+  done: number;
+  readonly dedupe: PartitionDedupe;
+}
+
+const RAW_TABLE = 'usage_events';
+const DLQ_TABLE = 'usage_dlq';
+
+export function createIngest(o: IngestOptions): Ingest {
+  const log = o.logger.child({ module: 'ingest', topic: o.topic, groupId: o.groupId });
+  const maxRows = o.batchMaxRows ?? 50_000;
+  const horizonMs = o.dedupeHorizonMs ?? 3_600_000;
+  const retryInitial = o.retry?.initialMs ?? 200;
+  const retryMax = o.retry?.maxMs ?? 5000;
+  const converter = createConverter(usageEventRegistry(), o.catalog, o.limits);
+  const metrics = createIngestMetrics(o.metricsRegistry);
+  const partitions = new Map<number, PartitionState>();
+  let consumer: Consumer | undefined;
+  let producer: Producer | undefined;
+  let joined = false;
+  let clickhouseOk = true;
+  let fatal: Error | undefined;
+  let stopping = false;
+
+  const lastLogged = new Map<string, number>();
+  function logLimited(key: string, fields: Record<string, unknown>, msg: string): void {
+    const now = Date.now();
+    if ((lastLogged.get(key) ?? 0) + 10_000 > now) return;
+    lastLogged.set(key, now);
+    log.warn(fields, msg);
+  }
+
+  /**
+   * Runs a ClickHouse call until it succeeds: retriable failures (by code) back off and retry, keeping the
+   * group heartbeat and pausing the partition; anything else is fatal. Returns undefined when the batch went
+   * stale (rebalance) or ingest is stopping mid-retry: the caller abandons the range without committing.
+   */
+  async function withRetry<T>(
+    what: string,
+    fn: () => Promise<T>,
+    p?: Pick<EachBatchPayload, 'heartbeat' | 'isStale' | 'isRunning' | 'pause'>,
+  ): Promise<T | undefined> {
+    let delay = retryInitial;
+    let resume: (() => void) | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await fn();
+        clickhouseOk = true;
+        resume?.();
+        return result;
+      } catch (err) {
+        const failure = classifyClickHouseError(err);
+        if (!failure.retriable) {
+          throw new TokenledgerError(
+            'CLICKHOUSE_QUERY_FAILED',
+            `${what} failed with ClickHouse error ${failure.code}, which retrying cannot fix: ${err instanceof Error ? err.message : String(err)}`,
+            { cause: err },
+          );
+        }
+        clickhouseOk = false;
+        metrics.retries.inc();
+        logLimited(
+          'ch_retry',
+          { err, what, attempt, code: failure.code },
+          'ClickHouse unavailable; retrying',
+        );
+        resume ??= p?.pause();
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(retryMax, delay * 2);
+        if (p !== undefined) {
+          if (p.isStale() || !p.isRunning()) return undefined;
+          await p.heartbeat().catch(() => undefined);
+        }
+      }
+    }
+  }
+
+  async function queryJson<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
+    const rs = await o.clickhouse.query({ query, query_params: params, format: 'JSONEachRow' });
+    return rs.json<T>();
+  }
+
+  /** ClickHouse's view of a partition: the newest offset and occurred_at written from it. */
+  async function assign(partition: number): Promise<PartitionState | undefined> {
+    const rows = await withRetry(`reading the progress of partition ${partition}`, () =>
+      queryJson<{ o: string; at: string; n: string }>(
+        `SELECT max(kafka_offset) AS o, toUnixTimestamp64Milli(max(occurred_at)) AS at, count() AS n
+         FROM ${RAW_TABLE} WHERE kafka_topic = {topic:String} AND kafka_partition = {p:UInt32}`,
+        { topic: o.topic, p: partition },
+      ),
+    );
+    if (rows === undefined) return undefined;
+    const r = rows[0];
+    const empty = r === undefined || Number(r.n) === 0;
+    const state: PartitionState = {
+      done: empty ? -1 : Number(r.o),
+      dedupe: new PartitionDedupe(horizonMs, empty ? Number.NEGATIVE_INFINITY : Number(r.at)),
+    };
+    log.info(
+      { partition, resumeAfterOffset: state.done },
+      'partition assigned: progress read from ClickHouse',
+    );
+    return state;
+  }
+
+  /** The event_ids of `candidates` that ClickHouse already holds (client repeats of earlier events). */
+  async function existingIds(candidates: readonly UsageRow[]): Promise<Set<string> | undefined> {
+    const found = new Set<string>();
+    for (let i = 0; i < candidates.length; i += 5000) {
+      const part = candidates.slice(i, i + 5000);
+      const teams = [...new Set(part.map((r) => r.team_id))];
+      let min = Number.POSITIVE_INFINITY;
+      let max = Number.NEGATIVE_INFINITY;
+      for (const r of part) {
+        if (r.occurred_at < min) min = r.occurred_at;
+        if (r.occurred_at > max) max = r.occurred_at;
+      }
+      // ids inline (UUID literals are checked by the regex of validation); the primary key prunes by team and time
+      const ids = part.map((r) => `'${r.event_id}'`).join(',');
+      const rows = await withRetry('looking up repeated event_ids', () =>
+        queryJson<{ id: string }>(
+          `SELECT toString(event_id) AS id FROM ${RAW_TABLE}
+           WHERE team_id IN {teams:Array(String)}
+             AND occurred_at BETWEEN fromUnixTimestamp64Milli({min:Int64}) AND fromUnixTimestamp64Milli({max:Int64})
+             AND event_id IN (${ids})`,
+          { teams, min, max },
+        ),
+      );
+      if (rows === undefined) return undefined;
+      for (const r of rows) found.add(r.id);
+    }
+    return found;
+  }
+
+  /** Writes one offset range; true when ClickHouse (and the DLQ topic) acknowledged it. */
+  async function writeRange(
+    state: PartitionState,
+    partition: number,
+    messages: readonly KafkaMessage[],
+    p: EachBatchPayload,
+  ): Promise<boolean> {
+    const first = messages[0]?.offset ?? '0';
+    const last = messages[messages.length - 1]?.offset ?? first;
+    const now = Date.now();
+    const rows: UsageRow[] = [];
+    const dead: DeadLetter[] = [];
+    const toLookUp: UsageRow[] = [];
+    // The partition's memory learns these ids only once ClickHouse has them: a failed range must not make its
+    // own events look like repeats when it is tried again.
+    const inRange = new Set<string>();
+    let repeats = 0;
+    for (const m of messages) {
+      const source = {
+        topic: o.topic,
+        partition,
+        offset: m.offset,
+        key: m.key,
+        value: m.value,
+        headers: m.headers,
+      };
+      const c = converter.convert(source, now);
+      if (!c.ok) {
+        dead.push({
+          source,
+          reason: c.reason,
+          message: c.message,
+          at: now,
+        });
+        continue;
+      }
+      const { row } = c;
+      if (state.dedupe.has(row.event_id) || inRange.has(row.event_id)) {
+        repeats++;
+      } else if (state.dedupe.needsLookup(row.occurred_at)) {
+        toLookUp.push(row);
+      } else {
+        inRange.add(row.event_id);
+        rows.push(row);
+      }
+    }
+    if (toLookUp.length > 0) {
+      const existing = await existingIds(toLookUp);
+      if (existing === undefined) return false;
+      for (const row of toLookUp) {
+        if (existing.has(row.event_id) || inRange.has(row.event_id)) {
+          repeats++;
+          continue;
+        }
+        inRange.add(row.event_id);
+        rows.push(row);
+      }
+    }
+
+    if (dead.length > 0) {
+      const dlq = producer;
+      if (dlq === undefined) return false;
+      await dlq.send({
+        topic: o.dlqTopic,
+        acks: -1,
+        compression: CompressionTypes.GZIP,
+        messages: dead.map(dlqMessage),
+      });
+      const token = `dlq-${o.topic}-${partition}-${first}-${last}`;
+      const ok = await withRetry(
+        `writing ${dead.length} dead letters`,
+        () =>
+          o.clickhouse.insert({
+            table: DLQ_TABLE,
+            values: dead.map(dlqRow),
+            format: 'JSONEachRow',
+            clickhouse_settings: { async_insert: 0, insert_deduplication_token: token },
+          }),
+        p,
+      );
+      if (ok === undefined) return false;
+      for (const d of dead) metrics.dlq.inc({ reason: d.reason });
+      logLimited(
+        `dlq:${dead[0]?.reason ?? ''}`,
+        { reason: dead[0]?.reason, message: dead[0]?.message, count: dead.length, partition },
+        'messages sent to the dead-letter topic',
+      );
+    }
+
+    if (rows.length > 0) {
+      const token = `${o.topic}-${partition}-${first}-${last}`;
+      const started = process.hrtime.bigint();
+      const ok = await withRetry(
+        `inserting offsets ${first}-${last} of partition ${partition}`,
+        () =>
+          o.clickhouse.insert({
+            table: RAW_TABLE,
+            values: rows,
+            format: 'JSONEachRow',
+            clickhouse_settings: {
+              // Explicit on every insert (DESIGN: the embedded engine defaults async_insert = 1).
+              async_insert: 0,
+              insert_deduplicate: 1,
+              insert_deduplication_token: token,
+              deduplicate_blocks_in_dependent_materialized_views: 1,
+              // One insert = one block, so the token covers exactly this range.
+              max_insert_block_size: String(Math.max(1_048_576, rows.length)),
+              min_insert_block_size_rows: '0',
+              min_insert_block_size_bytes: '0',
+            },
+          }),
+        p,
+      );
+      if (ok === undefined) return false;
+      metrics.insertSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.batchRows.observe(rows.length);
+    }
+    for (const row of rows) state.dedupe.add(row.event_id, row.occurred_at);
+    metrics.events.inc({ outcome: 'written' }, rows.length);
+    metrics.events.inc({ outcome: 'duplicate' }, repeats);
+    metrics.events.inc({ outcome: 'dead_letter' }, dead.length);
+    return true;
+  }
+
+  async function eachBatch(p: EachBatchPayload): Promise<void> {
+    const { batch } = p;
+    const partition = batch.partition;
+    if (batch.messages.length === 0) return;
+    let state = partitions.get(partition);
+    if (state === undefined) {
+      state = await assign(partition);
+      if (state === undefined) return;
+      partitions.set(partition, state);
+    }
+    const done = state.done;
+    const todo = batch.messages.filter((m) => Number(m.offset) > done);
+    metrics.events.inc({ outcome: 'skipped_already_written' }, batch.messages.length - todo.length);
+    metrics.lag.set({ partition: String(partition) }, Number(batch.offsetLag()));
+    for (let i = 0; i < todo.length; i += maxRows) {
+      if (!p.isRunning() || p.isStale()) return;
+      const range = todo.slice(i, i + maxRows);
+      if (!(await writeRange(state, partition, range, p))) return;
+      const last = range[range.length - 1]?.offset ?? '0';
+      state.done = Number(last);
+      p.resolveOffset(last);
+      await commit(partition, last);
+      await p.heartbeat().catch(() => undefined);
+    }
+    if (todo.length === 0) {
+      const last = batch.lastOffset();
+      p.resolveOffset(last);
+      await commit(partition, last);
+    }
+  }
+
+  async function commit(partition: number, offset: string): Promise<void> {
+    try {
+      await consumer?.commitOffsets([{ topic: o.topic, partition, offset: String(Number(offset) + 1) }]);
+    } catch (err) {
+      // The data is in ClickHouse: a lost commit only means re-reading a range that will be skipped.
+      logLimited('commit', { err, partition }, 'committing offsets failed (ClickHouse has the data)');
+    }
+  }
+
+  return {
+    metrics,
+    ready: () => joined && clickhouseOk && fatal === undefined && !stopping,
+    healthy: () => fatal === undefined,
+    async start() {
+      producer = o.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+      });
+      await producer.connect();
+      const c = o.kafka.consumer({
+        groupId: o.groupId,
+        // Let the broker gather bigger batches: up to 8 MiB per partition, or what arrived within the wait.
+        maxBytesPerPartition: 8 * 1024 * 1024,
+        maxBytes: 64 * 1024 * 1024,
+        minBytes: 256 * 1024,
+        maxWaitTimeInMs: o.batchMaxWaitMs ?? 500,
+        sessionTimeout: o.sessionTimeoutMs ?? 30_000,
+        rebalanceTimeout: 60_000,
+        heartbeatInterval: Math.max(500, Math.floor((o.sessionTimeoutMs ?? 30_000) / 10)),
+        retry: { retries: 10 },
+      });
+      consumer = c;
+      c.on(c.events.GROUP_JOIN, (e) => {
+        // A new generation: progress is read back from ClickHouse for every partition we get.
+        partitions.clear();
+        joined = true;
+        log.info({ assignment: e.payload.memberAssignment }, 'joined the consumer group');
+      });
+      c.on(c.events.CRASH, (e) => {
+        log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed');
+        if (!e.payload.restart && fatal === undefined) {
+          fatal = e.payload.error;
+          o.onFatal?.(e.payload.error);
+        }
+      });
+      c.on(c.events.STOP, () => {
+        joined = false;
+      });
+      await c.connect();
+      await c.subscribe({ topic: o.topic, fromBeginning: true });
+      await c.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: o.partitionsConcurrently ?? 3,
+        eachBatch: async (payload) => {
+          try {
+            await eachBatch(payload);
+          } catch (err) {
+            if (err instanceof TokenledgerError && err.code === 'CLICKHOUSE_QUERY_FAILED') {
+              fatal = err;
+              log.error({ err }, 'ingest stopped: a ClickHouse error retrying cannot fix');
+              o.onFatal?.(err);
+              // Nothing of this range was committed; stop consuming rather than skip it.
+              void c.stop();
+              return;
+            }
+            throw err; // kafkajs retries the batch (nothing was committed for it)
+          }
+        },
+      });
+      log.info({ maxRows, horizonMs }, 'ingest started');
+    },
+    async stop() {
+      stopping = true;
+      await consumer?.disconnect().catch((err: unknown) => log.warn({ err }, 'consumer disconnect failed'));
+      await producer?.disconnect().catch(() => undefined);
+      joined = false;
+      log.info({}, 'ingest stopped');
+    },
+  };
+}

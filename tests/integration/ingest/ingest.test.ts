@@ -1,0 +1,183 @@
+/**
+ * The ingest consumer against the real broker and ClickHouse (in this process): raw rows and every rollup exact,
+ * client repeats counted once, poison input in the DLQ topic and table with the right reason while the valid
+ * events of the same batches are written, metrics and health endpoints.
+ */
+import { Registry } from 'prom-client';
+import { createIngest } from '../../../consumers/ingest';
+import type { Ingest } from '../../../consumers/ingest';
+import { DLQ_HEADERS } from '../../../consumers/ingest';
+import { loadCatalog } from '../../../consumers/pricing';
+import { ensureSchema } from '../../../migrations/runner';
+import { usageEventRegistry } from '../../../schemas/usage-event/schema';
+import type { UsageEvent } from '../../../schemas/usage-event/types';
+import { useTestDatabase } from '../../helpers/clickhouse';
+import { testLogger } from '../../helpers/env';
+import { consumeN, useTestKafka } from '../../helpers/kafka';
+import {
+  actualTotals,
+  describeTotals,
+  encodeEvents,
+  expectedTotals,
+  makeEvent,
+  produce,
+} from '../../helpers/usage';
+
+const k = useTestKafka();
+const db = useTestDatabase();
+
+beforeAll(async () => {
+  await ensureSchema(db.client(), testLogger());
+});
+
+async function until(what: string, cond: () => Promise<boolean>, ms = 90_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms / 1000} s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function startIngest(topic: string, dlqTopic: string, groupId: string, registry = new Registry()): Ingest {
+  return createIngest({
+    kafka: k.kafka,
+    clickhouse: db.client(),
+    logger: testLogger(),
+    catalog: loadCatalog(),
+    topic,
+    groupId,
+    dlqTopic,
+    batchMaxWaitMs: 100,
+    batchMaxRows: 3000,
+    metricsRegistry: registry,
+  });
+}
+
+test('valid events land exactly once in raw and every rollup; 10% client repeats count once; poison goes to the DLQ with its reason', async () => {
+  const topic = await k.topic(3);
+  const dlqTopic = await k.topic(1);
+  const base = Date.now() - 4 * 3600_000;
+  const events = Array.from({ length: 20_000 }, (_, i) => makeEvent(i, base, 'valid'));
+  const registry = usageEventRegistry();
+  // 10% of events sent a second time with the same event_id (an emitter replaying its spool)
+  const repeats = events.filter((_, i) => i % 10 === 3);
+  const good = encodeEvents(events);
+  const again = encodeEvents(repeats);
+
+  // Poison: random bytes, an unknown fingerprint, and each semantic validation rule broken once
+  const bad = (patch: Partial<UsageEvent>, i: number): UsageEvent => ({
+    ...makeEvent(900_000 + i, base, 'bad'),
+    ...patch,
+  });
+  const rules: [string, Partial<UsageEvent>][] = [
+    ['team_missing', { team_id: '' }],
+    ['event_id_invalid', { event_id: 'not-a-uuid' }],
+    ['status_invalid', { status: 'weird' as never }],
+    ['tokens_negative', { output_tokens: -1 }],
+    ['cache_exceeds_input', { input_tokens: 10, cache_read_input_tokens: 8, cache_creation_input_tokens: 8 }],
+    ['reasoning_exceeds_output', { output_tokens: 5, reasoning_output_tokens: 6 }],
+    ['occurred_at_future', { occurred_at: Date.now() + 3600_000 }],
+    ['occurred_at_too_old', { occurred_at: Date.UTC(2010, 0, 1) }],
+    ['string_too_long', { request_model: 'm'.repeat(600) }],
+    ['tags_too_many', { tags: Object.fromEntries(Array.from({ length: 70 }, (_, j) => [`k${j}`, 'v'])) }],
+  ];
+  const poison = [
+    { key: 'team-1', value: Buffer.from('definitely not avro') },
+    {
+      key: 'team-2',
+      value: Buffer.concat([Buffer.from([0xc3, 0x01]), Buffer.alloc(8, 0xab), Buffer.from('body')]),
+    },
+    ...rules.map(([, patch], i) => ({ key: 'team-3', value: registry.encode(bad(patch, i)) })),
+  ];
+  const expectedReasons = ['bad_magic', 'unknown_fingerprint', ...rules.map(([r]) => r)];
+
+  // interleave: poison inside the same batches as valid events
+  const all = [...good.slice(0, 10_000), ...poison, ...good.slice(10_000), ...again];
+  await produce(k.kafka, topic, all, 2000);
+
+  const metrics = new Registry();
+  const ingest = startIngest(topic, dlqTopic, k.groupId(), metrics);
+  await ingest.start();
+  try {
+    await until('all events ingested', async () => {
+      const s = await ingest.metrics.snapshot();
+      return (s.written ?? 0) + (s.duplicate ?? 0) + (s.dead_letter ?? 0) >= all.length;
+    });
+    expect(ingest.ready()).toBe(true);
+    const s = await ingest.metrics.snapshot();
+    const t = await actualTotals(db.client());
+    const want = expectedTotals(events);
+    process.stdout.write(
+      `[ingest exact] produced=${all.length} (valid ${events.length}, repeats ${repeats.length}, poison ${poison.length}) written=${s.written} duplicates=${s.duplicate} dead_letters=${s.dead_letter}\n` +
+        `${describeTotals('  expected', want)}\n${describeTotals('  raw', t.raw)}\n${describeTotals('  minute', t.minute)}\n${describeTotals('  hour', t.hour)}\n${describeTotals('  day', t.day)}\n`,
+    );
+    expect(s.written).toBe(events.length);
+    expect(s.duplicate).toBe(repeats.length);
+    expect(s.dead_letter).toBe(poison.length);
+    expect(t.distinct).toBe(events.length);
+    expect(t.raw).toEqual(want);
+    expect(t.minute).toEqual(want);
+    expect(t.hour).toEqual(want);
+    expect(t.day).toEqual(want);
+    expect(want.cost_nanousd).toBeGreaterThan(0n);
+
+    // the DLQ topic: original bytes and the reason headers, one per poison message
+    const dead = await consumeN({
+      kafka: k.kafka,
+      config: k.config,
+      topic: dlqTopic,
+      groupId: k.groupId(),
+      count: poison.length,
+      timeoutMs: 30_000,
+    });
+    const reasons = dead.map((d) => d.message.headers?.[DLQ_HEADERS.reason]?.toString()).sort();
+    expect(reasons).toEqual([...expectedReasons].sort());
+    for (const d of dead) {
+      expect(d.message.headers?.[DLQ_HEADERS.topic]?.toString()).toBe(topic);
+      expect(d.message.headers?.[DLQ_HEADERS.message]?.toString().length).toBeGreaterThan(5);
+      const offset = Number(d.message.headers?.[DLQ_HEADERS.offset]?.toString());
+      expect(Number.isInteger(offset)).toBe(true);
+    }
+    expect(dead.some((d) => d.message.value?.toString() === 'definitely not avro')).toBe(true);
+    // ... and queryable in ClickHouse
+    const rows = await (
+      await db.client().query({
+        query: 'SELECT reason, count() AS n FROM usage_dlq GROUP BY reason ORDER BY reason',
+        format: 'JSONEachRow',
+      })
+    ).json<{ reason: string; n: string }>();
+    expect(rows.map((r) => r.reason)).toEqual([...expectedReasons].sort());
+    expect(rows.every((r) => r.n === '1')).toBe(true);
+
+    const text = await metrics.metrics();
+    expect(text).toContain(`tokenledger_ingest_events_total{outcome="written"} ${events.length}`);
+    expect(text).toContain('tokenledger_ingest_dead_letters_total{reason="tokens_negative"} 1');
+  } finally {
+    await ingest.stop();
+  }
+});
+
+test('a restarted consumer (new group, committed offsets lost) skips what ClickHouse already has: nothing twice', async () => {
+  const topic = await k.topic(2);
+  const dlqTopic = await k.topic(1);
+  const base = Date.now() - 2 * 3600_000;
+  const events = Array.from({ length: 4000 }, (_, i) => makeEvent(i, base, 'restart'));
+  await produce(k.kafka, topic, encodeEvents(events));
+  const first = startIngest(topic, dlqTopic, k.groupId());
+  await first.start();
+  await until('first pass', async () => ((await first.metrics.snapshot()).written ?? 0) >= events.length);
+  await first.stop();
+  // A new group starts from the beginning of the topic: every message is read again.
+  const second = startIngest(topic, dlqTopic, k.groupId());
+  await second.start();
+  await until(
+    'second pass',
+    async () => ((await second.metrics.snapshot()).skipped_already_written ?? 0) >= events.length,
+  );
+  const s = await second.metrics.snapshot();
+  await second.stop();
+  expect(s.written ?? 0).toBe(0);
+  const t = await actualTotals(db.client(), `has(mapKeys(tags), 'run') AND tags['run'] = 'restart'`);
+  expect(t.raw.events).toBe(events.length);
+  expect(t.distinct).toBe(events.length);
+});

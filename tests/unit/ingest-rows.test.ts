@@ -1,0 +1,118 @@
+/** Ingest's pure parts: message → row or dead letter (reason codes), and the per-partition repeat detector. */
+import { createConverter, dlqMessage, dlqRow, DLQ_HEADERS, PartitionDedupe } from '../../consumers/ingest';
+import { loadCatalog, priceEvent } from '../../consumers/pricing';
+import { usageEventRegistry } from '../../schemas/usage-event/schema';
+import type { UsageEvent } from '../../schemas/usage-event/types';
+
+const registry = usageEventRegistry();
+const catalog = loadCatalog();
+const converter = createConverter(registry, catalog);
+const now = Date.UTC(2026, 10, 29, 12);
+
+const event = (patch: Partial<UsageEvent> = {}): UsageEvent => ({
+  event_id: '0194f3c2-7d1e-7abc-8def-0123456789ab',
+  occurred_at: now - 60_000,
+  org_id: null,
+  team_id: 'search',
+  user_id: 'ana',
+  project_id: null,
+  application: null,
+  environment: 'prod',
+  provider: 'anthropic',
+  operation: 'chat',
+  request_model: 'claude-sonnet-4-5',
+  response_model: null,
+  streaming: true,
+  service_tier: null,
+  status: 'ok',
+  error_type: null,
+  duration_ms: 1200,
+  time_to_first_token_ms: null,
+  input_tokens: 3000,
+  cache_read_input_tokens: 1000,
+  cache_creation_input_tokens: 500,
+  output_tokens: 400,
+  reasoning_output_tokens: 100,
+  client_cost_nanousd: null,
+  tags: { feature: 'answers' },
+  sdk: 'test',
+  ...patch,
+});
+const msg = (value: Buffer | null) => ({
+  topic: 't',
+  partition: 2,
+  offset: '41',
+  key: Buffer.from('search'),
+  value,
+});
+
+test('a valid event becomes a row: nulls as "", money as an exact decimal string, Kafka coordinates and fingerprint kept', () => {
+  const e = event();
+  const c = converter.convert(msg(registry.encode(e)), now);
+  if (!c.ok) throw new Error(c.message);
+  expect(c.row).toMatchObject({
+    event_id: e.event_id,
+    occurred_at: e.occurred_at,
+    org_id: '',
+    project_id: '',
+    input_tokens: 3000,
+    cost_nanousd: priceEvent(catalog, e).cost_nanousd.toString(),
+    cost_status: 'priced',
+    kafka_topic: 't',
+    kafka_partition: 2,
+    kafka_offset: '41',
+    schema_fingerprint: registry.current.fingerprintHex,
+  });
+  expect(c.row.duration_ms).toBe(1200);
+  expect(c.row.time_to_first_token_ms).toBeNull();
+});
+
+test.each([
+  ['empty_value', null],
+  ['bad_magic', Buffer.from('{"team_id":"x"}')],
+  ['unknown_fingerprint', Buffer.concat([Buffer.from([0xc3, 0x01]), Buffer.alloc(8, 7), Buffer.from([0])])],
+  [
+    'body_invalid',
+    Buffer.concat([registry.encode(event()).subarray(0, 10), Buffer.from([0xff, 0xff, 0xff])]),
+  ],
+  ['tokens_negative', registry.encode(event({ output_tokens: -3 }))],
+  ['team_missing', registry.encode(event({ team_id: '' }))],
+  ['occurred_at_future', registry.encode(event({ occurred_at: now + 3600_000 }))],
+])('%s goes to the DLQ with that reason', (reason, value) => {
+  const c = converter.convert(msg(value), now);
+  expect(c.ok).toBe(false);
+  if (!c.ok) {
+    expect(c.reason).toBe(reason);
+    expect(c.message.length).toBeGreaterThan(5);
+  }
+});
+
+test('a dead letter keeps the original bytes, key and headers and adds the reason headers', () => {
+  const source = { ...msg(Buffer.from('junk')), headers: { trace: Buffer.from('abc') } };
+  const d = { source, reason: 'bad_magic' as const, message: 'not avro', at: now };
+  const m = dlqMessage(d);
+  expect(m.value?.toString()).toBe('junk');
+  expect(m.key?.toString()).toBe('search');
+  expect(m.headers.trace?.toString()).toBe('abc');
+  expect(m.headers[DLQ_HEADERS.reason]).toBe('bad_magic');
+  expect(m.headers[DLQ_HEADERS.offset]).toBe('41');
+  expect(dlqRow(d)).toMatchObject({
+    reason: 'bad_magic',
+    value_hex: Buffer.from('junk').toString('hex'),
+    headers: { trace: 'abc' },
+  });
+});
+
+test('PartitionDedupe: memory answers for recent events; older than the assignment or the horizon needs ClickHouse', () => {
+  const d = new PartitionDedupe(60_000, 1_000_000);
+  expect(d.needsLookup(999_999)).toBe(true); // ClickHouse may have it from before the assignment
+  expect(d.needsLookup(1_000_001)).toBe(false);
+  d.add('a', 1_000_500);
+  expect(d.has('a')).toBe(true);
+  // push the watermark far ahead and trigger a sweep: 'a' falls out of memory, and lookups cover its age
+  for (let i = 0; i < 10_000; i++) d.add(`x${i}`, 5_000_000 + i);
+  expect(d.has('a')).toBe(false);
+  expect(d.needsLookup(1_000_500)).toBe(true);
+  expect(d.needsLookup(5_000_000)).toBe(false);
+  expect(d.size).toBeLessThanOrEqual(10_000);
+});
