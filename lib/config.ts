@@ -180,7 +180,7 @@ export const SETTINGS = {
     ),
     setting(
       'INGEST_DEDUPE_HORIZON_MS',
-      z.coerce.number().int().min(0).default(3_600_000),
+      z.coerce.number().int().min(0).default(600_000),
       'Repeats of an event_id are dropped from memory within this span of occurred_at; older ones are looked up in ClickHouse.',
     ),
     setting(

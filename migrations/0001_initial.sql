@@ -57,7 +57,11 @@ ORDER BY (team_id, occurred_at, event_id)
 TTL toDateTime(occurred_at) + INTERVAL 400 DAY
 SETTINGS non_replicated_deduplication_window = 10000;
 
--- Rollups. Dimensions: team, user, project, provider, model (the requested model: dated snapshots in
+-- Rollups, cascaded: raw → minute → hour → day. Each view aggregates the block its source just received (the
+-- hour view sees the minute view's output, not the raw rows), so only the minute view reads every raw row.
+-- Deduplication follows the cascade: a retried range is dropped by each target, and a target that missed it
+-- takes it on the retry (docs/decisions/0011-ingest.md).
+-- Dimensions: team, user, project, provider, model (the requested model: dated snapshots in
 -- response_model would split one model into many rows), status. Measures: plain sums (requests, errors, every
 -- token class, cost) and latency quantile states (t-digest, read with quantilesTDigestMerge).
 -- SummingMergeTree sums the numeric columns and merges the AggregateFunction columns of rows with equal keys.
@@ -140,22 +144,20 @@ SETTINGS non_replicated_deduplication_window = 10000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS usage_hour_mv TO usage_hour AS
 SELECT
-    toStartOfHour(occurred_at)          AS hour,
-    team_id, user_id, project_id, provider,
-    request_model                       AS model,
-    status,
-    count()                             AS requests,
-    countIf(status = 'error')           AS errors,
-    countIf(cost_status = 'unpriced')   AS unpriced_requests,
-    sum(usage_events.input_tokens)                AS input_tokens,
-    sum(usage_events.cache_read_input_tokens)     AS cache_read_input_tokens,
-    sum(usage_events.cache_creation_input_tokens) AS cache_creation_input_tokens,
-    sum(usage_events.output_tokens)               AS output_tokens,
-    sum(usage_events.reasoning_output_tokens)     AS reasoning_output_tokens,
-    sum(usage_events.cost_nanousd)                AS cost_nanousd,
-    quantilesTDigestStateIf(0.5, 0.9, 0.99)(assumeNotNull(duration_ms), duration_ms IS NOT NULL) AS duration_ms_quantiles,
-    quantilesTDigestStateIf(0.5, 0.9, 0.99)(assumeNotNull(time_to_first_token_ms), time_to_first_token_ms IS NOT NULL) AS ttft_ms_quantiles
-FROM usage_events
+    toStartOfHour(minute) AS hour,
+    team_id, user_id, project_id, provider, model, status,
+    sum(usage_minute.requests)                    AS requests,
+    sum(usage_minute.errors)                      AS errors,
+    sum(usage_minute.unpriced_requests)           AS unpriced_requests,
+    sum(usage_minute.input_tokens)                AS input_tokens,
+    sum(usage_minute.cache_read_input_tokens)     AS cache_read_input_tokens,
+    sum(usage_minute.cache_creation_input_tokens) AS cache_creation_input_tokens,
+    sum(usage_minute.output_tokens)               AS output_tokens,
+    sum(usage_minute.reasoning_output_tokens)     AS reasoning_output_tokens,
+    sum(usage_minute.cost_nanousd)                AS cost_nanousd,
+    quantilesTDigestMergeState(0.5, 0.9, 0.99)(usage_minute.duration_ms_quantiles) AS duration_ms_quantiles,
+    quantilesTDigestMergeState(0.5, 0.9, 0.99)(usage_minute.ttft_ms_quantiles)     AS ttft_ms_quantiles
+FROM usage_minute
 GROUP BY hour, team_id, user_id, project_id, provider, model, status;
 
 CREATE TABLE IF NOT EXISTS usage_day
@@ -187,22 +189,20 @@ SETTINGS non_replicated_deduplication_window = 10000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS usage_day_mv TO usage_day AS
 SELECT
-    toDate(occurred_at)                 AS day,
-    team_id, user_id, project_id, provider,
-    request_model                       AS model,
-    status,
-    count()                             AS requests,
-    countIf(status = 'error')           AS errors,
-    countIf(cost_status = 'unpriced')   AS unpriced_requests,
-    sum(usage_events.input_tokens)                AS input_tokens,
-    sum(usage_events.cache_read_input_tokens)     AS cache_read_input_tokens,
-    sum(usage_events.cache_creation_input_tokens) AS cache_creation_input_tokens,
-    sum(usage_events.output_tokens)               AS output_tokens,
-    sum(usage_events.reasoning_output_tokens)     AS reasoning_output_tokens,
-    sum(usage_events.cost_nanousd)                AS cost_nanousd,
-    quantilesTDigestStateIf(0.5, 0.9, 0.99)(assumeNotNull(duration_ms), duration_ms IS NOT NULL) AS duration_ms_quantiles,
-    quantilesTDigestStateIf(0.5, 0.9, 0.99)(assumeNotNull(time_to_first_token_ms), time_to_first_token_ms IS NOT NULL) AS ttft_ms_quantiles
-FROM usage_events
+    toDate(hour) AS day,
+    team_id, user_id, project_id, provider, model, status,
+    sum(usage_hour.requests)                    AS requests,
+    sum(usage_hour.errors)                      AS errors,
+    sum(usage_hour.unpriced_requests)           AS unpriced_requests,
+    sum(usage_hour.input_tokens)                AS input_tokens,
+    sum(usage_hour.cache_read_input_tokens)     AS cache_read_input_tokens,
+    sum(usage_hour.cache_creation_input_tokens) AS cache_creation_input_tokens,
+    sum(usage_hour.output_tokens)               AS output_tokens,
+    sum(usage_hour.reasoning_output_tokens)     AS reasoning_output_tokens,
+    sum(usage_hour.cost_nanousd)                AS cost_nanousd,
+    quantilesTDigestMergeState(0.5, 0.9, 0.99)(usage_hour.duration_ms_quantiles) AS duration_ms_quantiles,
+    quantilesTDigestMergeState(0.5, 0.9, 0.99)(usage_hour.ttft_ms_quantiles)     AS ttft_ms_quantiles
+FROM usage_hour
 GROUP BY day, team_id, user_id, project_id, provider, model, status;
 
 -- What ingest refused, also on the topic tokenledger.usage.dlq.v1. ORDER BY (reason, received_at): "what broke,

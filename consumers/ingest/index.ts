@@ -4,4 +4,4 @@ export { createIngestMetrics } from './metrics';
 export type { IngestMetrics } from './metrics';
 export { DLQ_HEADERS, createConverter, dlqMessage, dlqRow } from './rows';
 export type { DeadLetter, DlqReason, UsageRow } from './rows';
-export { PartitionDedupe } from './dedupe';
+export { IdSet, PartitionDedupe } from './dedupe';

@@ -15,7 +15,9 @@
  *  - ClickHouse failures that are retriable by code are retried with backoff, the partition paused and the
  *    group heartbeat kept; a failure that retrying cannot fix stops ingest with the error (nothing committed).
  */
-import type { ClickHouseClient } from '@clickhouse/client';
+import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
 import { CompressionTypes } from 'kafkajs';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
@@ -27,6 +29,7 @@ import type { Catalog } from '../pricing';
 import { PartitionDedupe } from './dedupe';
 import { createIngestMetrics } from './metrics';
 import type { IngestMetrics } from './metrics';
+import { encodeUsageRows, USAGE_COLUMNS } from './rowbinary';
 import { createConverter, dlqMessage, dlqRow } from './rows';
 import type { DeadLetter, UsageRow } from './rows';
 
@@ -70,12 +73,14 @@ interface PartitionState {
 }
 
 const RAW_TABLE = 'usage_events';
+/** What withRetry returns when the batch went stale or ingest is stopping: abandon the range, commit nothing. */
+const ABANDONED: unique symbol = Symbol('abandoned');
 const DLQ_TABLE = 'usage_dlq';
 
 export function createIngest(o: IngestOptions): Ingest {
   const log = o.logger.child({ module: 'ingest', topic: o.topic, groupId: o.groupId });
   const maxRows = o.batchMaxRows ?? 50_000;
-  const horizonMs = o.dedupeHorizonMs ?? 3_600_000;
+  const horizonMs = o.dedupeHorizonMs ?? 600_000;
   const retryInitial = o.retry?.initialMs ?? 200;
   const retryMax = o.retry?.maxMs ?? 5000;
   const converter = createConverter(usageEventRegistry(), o.catalog, o.limits);
@@ -98,14 +103,14 @@ export function createIngest(o: IngestOptions): Ingest {
 
   /**
    * Runs a ClickHouse call until it succeeds: retriable failures (by code) back off and retry, keeping the
-   * group heartbeat and pausing the partition; anything else is fatal. Returns undefined when the batch went
+   * group heartbeat and pausing the partition; anything else is fatal. Returns ABANDONED when the batch went
    * stale (rebalance) or ingest is stopping mid-retry: the caller abandons the range without committing.
    */
   async function withRetry<T>(
     what: string,
     fn: () => Promise<T>,
     p?: Pick<EachBatchPayload, 'heartbeat' | 'isStale' | 'isRunning' | 'pause'>,
-  ): Promise<T | undefined> {
+  ): Promise<T | typeof ABANDONED> {
     let delay = retryInitial;
     let resume: (() => void) | undefined;
     for (let attempt = 1; ; attempt++) {
@@ -134,7 +139,7 @@ export function createIngest(o: IngestOptions): Ingest {
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(retryMax, delay * 2);
         if (p !== undefined) {
-          if (p.isStale() || !p.isRunning()) return undefined;
+          if (p.isStale() || !p.isRunning()) return ABANDONED;
           await p.heartbeat().catch(() => undefined);
         }
       }
@@ -147,15 +152,18 @@ export function createIngest(o: IngestOptions): Ingest {
   }
 
   /** ClickHouse's view of a partition: the newest offset and occurred_at written from it. */
-  async function assign(partition: number): Promise<PartitionState | undefined> {
-    const rows = await withRetry(`reading the progress of partition ${partition}`, () =>
-      queryJson<{ o: string; at: string; n: string }>(
-        `SELECT max(kafka_offset) AS o, toUnixTimestamp64Milli(max(occurred_at)) AS at, count() AS n
+  async function assign(partition: number, p: EachBatchPayload): Promise<PartitionState | undefined> {
+    const rows = await withRetry(
+      `reading the progress of partition ${partition}`,
+      () =>
+        queryJson<{ o: string; at: string; n: string }>(
+          `SELECT max(kafka_offset) AS o, toUnixTimestamp64Milli(max(occurred_at)) AS at, count() AS n
          FROM ${RAW_TABLE} WHERE kafka_topic = {topic:String} AND kafka_partition = {p:UInt32}`,
-        { topic: o.topic, p: partition },
-      ),
+          { topic: o.topic, p: partition },
+        ),
+      p,
     );
-    if (rows === undefined) return undefined;
+    if (rows === ABANDONED) return undefined;
     const r = rows[0];
     const empty = r === undefined || Number(r.n) === 0;
     const state: PartitionState = {
@@ -170,7 +178,10 @@ export function createIngest(o: IngestOptions): Ingest {
   }
 
   /** The event_ids of `candidates` that ClickHouse already holds (client repeats of earlier events). */
-  async function existingIds(candidates: readonly UsageRow[]): Promise<Set<string> | undefined> {
+  async function existingIds(
+    candidates: readonly UsageRow[],
+    p: EachBatchPayload,
+  ): Promise<Set<string> | undefined> {
     const found = new Set<string>();
     for (let i = 0; i < candidates.length; i += 5000) {
       const part = candidates.slice(i, i + 5000);
@@ -183,19 +194,38 @@ export function createIngest(o: IngestOptions): Ingest {
       }
       // ids inline (UUID literals are checked by the regex of validation); the primary key prunes by team and time
       const ids = part.map((r) => `'${r.event_id}'`).join(',');
-      const rows = await withRetry('looking up repeated event_ids', () =>
-        queryJson<{ id: string }>(
-          `SELECT toString(event_id) AS id FROM ${RAW_TABLE}
+      const rows = await withRetry(
+        'looking up repeated event_ids',
+        () =>
+          queryJson<{ id: string }>(
+            `SELECT toString(event_id) AS id FROM ${RAW_TABLE}
            WHERE team_id IN {teams:Array(String)}
              AND occurred_at BETWEEN fromUnixTimestamp64Milli({min:Int64}) AND fromUnixTimestamp64Milli({max:Int64})
              AND event_id IN (${ids})`,
-          { teams, min, max },
-        ),
+            { teams, min, max },
+          ),
+        p,
       );
-      if (rows === undefined) return undefined;
+      if (rows === ABANDONED) return undefined;
       for (const r of rows) found.add(r.id);
     }
     return found;
+  }
+
+  /** One RowBinary insert of `rows` into the raw table (@clickhouse/client's insert() has no RowBinary). */
+  function rowBinaryInserter(
+    rows: readonly UsageRow[],
+  ): (p: { clickhouse_settings: ClickHouseSettings }) => Promise<void> {
+    const body = encodeUsageRows(rows);
+    return async ({ clickhouse_settings }) => {
+      const r = await o.clickhouse.exec({
+        query: `INSERT INTO ${RAW_TABLE} (${USAGE_COLUMNS.join(', ')}) FORMAT RowBinary`,
+        values: Readable.from([body]),
+        clickhouse_settings,
+      });
+      r.stream.resume();
+      await once(r.stream, 'end').catch(() => undefined);
+    };
   }
 
   /** Writes one offset range; true when ClickHouse (and the DLQ topic) acknowledged it. */
@@ -245,7 +275,7 @@ export function createIngest(o: IngestOptions): Ingest {
       }
     }
     if (toLookUp.length > 0) {
-      const existing = await existingIds(toLookUp);
+      const existing = await existingIds(toLookUp, p);
       if (existing === undefined) return false;
       for (const row of toLookUp) {
         if (existing.has(row.event_id) || inRange.has(row.event_id)) {
@@ -278,7 +308,7 @@ export function createIngest(o: IngestOptions): Ingest {
           }),
         p,
       );
-      if (ok === undefined) return false;
+      if (ok === ABANDONED) return false;
       for (const d of dead) metrics.dlq.inc({ reason: d.reason });
       logLimited(
         `dlq:${dead[0]?.reason ?? ''}`,
@@ -289,14 +319,12 @@ export function createIngest(o: IngestOptions): Ingest {
 
     if (rows.length > 0) {
       const token = `${o.topic}-${partition}-${first}-${last}`;
+      const insertRowBinary = rowBinaryInserter(rows);
       const started = process.hrtime.bigint();
       const ok = await withRetry(
         `inserting offsets ${first}-${last} of partition ${partition}`,
         () =>
-          o.clickhouse.insert({
-            table: RAW_TABLE,
-            values: rows,
-            format: 'JSONEachRow',
+          insertRowBinary({
             clickhouse_settings: {
               // Explicit on every insert (DESIGN: the embedded engine defaults async_insert = 1).
               async_insert: 0,
@@ -311,7 +339,7 @@ export function createIngest(o: IngestOptions): Ingest {
           }),
         p,
       );
-      if (ok === undefined) return false;
+      if (ok === ABANDONED) return false;
       metrics.insertSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
       metrics.batchRows.observe(rows.length);
     }
@@ -328,7 +356,7 @@ export function createIngest(o: IngestOptions): Ingest {
     if (batch.messages.length === 0) return;
     let state = partitions.get(partition);
     if (state === undefined) {
-      state = await assign(partition);
+      state = await assign(partition, p);
       if (state === undefined) return;
       partitions.set(partition, state);
     }
@@ -375,9 +403,10 @@ export function createIngest(o: IngestOptions): Ingest {
       await producer.connect();
       const c = o.kafka.consumer({
         groupId: o.groupId,
-        // Let the broker gather bigger batches: up to 8 MiB per partition, or what arrived within the wait.
-        maxBytesPerPartition: 8 * 1024 * 1024,
-        maxBytes: 64 * 1024 * 1024,
+        // Let the broker gather bigger batches (what arrived within the wait, at least 256 KiB), bounded so memory
+        // stays small: 1 MiB per partition is ~30,000 gzip-compressed events, 8 MiB per fetch.
+        maxBytesPerPartition: 1024 * 1024,
+        maxBytes: 8 * 1024 * 1024,
         minBytes: 256 * 1024,
         maxWaitTimeInMs: o.batchMaxWaitMs ?? 500,
         sessionTimeout: o.sessionTimeoutMs ?? 30_000,

@@ -1,5 +1,13 @@
 /** Ingest's pure parts: message → row or dead letter (reason codes), and the per-partition repeat detector. */
-import { createConverter, dlqMessage, dlqRow, DLQ_HEADERS, PartitionDedupe } from '../../consumers/ingest';
+import { randomUUID } from 'node:crypto';
+import {
+  createConverter,
+  dlqMessage,
+  dlqRow,
+  DLQ_HEADERS,
+  IdSet,
+  PartitionDedupe,
+} from '../../consumers/ingest';
 import { loadCatalog, priceEvent } from '../../consumers/pricing';
 import { usageEventRegistry } from '../../schemas/usage-event/schema';
 import type { UsageEvent } from '../../schemas/usage-event/types';
@@ -103,16 +111,33 @@ test('a dead letter keeps the original bytes, key and headers and adds the reaso
   });
 });
 
-test('PartitionDedupe: memory answers for recent events; older than the assignment or the horizon needs ClickHouse', () => {
+test('IdSet: exact membership of 128-bit ids, growing past its first capacity', () => {
+  const set = new IdSet(16);
+  const ids = Array.from({ length: 50_000 }, () => randomUUID());
+  expect(ids.map((id) => set.add(id)).every(Boolean)).toBe(true);
+  expect(set.size).toBe(ids.length);
+  expect(ids.every((id) => set.has(id))).toBe(true);
+  expect(set.add(ids[123] ?? '')).toBe(false);
+  // ids that differ from a member in one hex digit only are not members
+  const near = (ids[7] ?? '').replace(/.$/, (c) => (c === '0' ? '1' : '0'));
+  expect(set.has(near)).toBe(false);
+  expect(Array.from({ length: 1000 }, () => randomUUID()).some((id) => set.has(id))).toBe(false);
+});
+
+test('PartitionDedupe: memory answers for recent events; older than the assignment or what memory dropped needs ClickHouse', () => {
   const d = new PartitionDedupe(60_000, 1_000_000);
   expect(d.needsLookup(999_999)).toBe(true); // ClickHouse may have it from before the assignment
   expect(d.needsLookup(1_000_001)).toBe(false);
-  d.add('a', 1_000_500);
-  expect(d.has('a')).toBe(true);
-  // push the watermark far ahead and trigger a sweep: 'a' falls out of memory, and lookups cover its age
-  for (let i = 0; i < 10_000; i++) d.add(`x${i}`, 5_000_000 + i);
-  expect(d.has('a')).toBe(false);
+  const a = randomUUID();
+  d.add(a, 1_000_500);
+  expect(d.has(a)).toBe(true);
+  d.add(randomUUID(), 1_040_000); // half a horizon later: a new generation; `a` is in the previous one
+  expect(d.has(a)).toBe(true);
+  expect(d.needsLookup(1_000_500)).toBe(false);
+  d.add(randomUUID(), 1_080_000); // the generation holding `a` is dropped
+  expect(d.has(a)).toBe(false);
   expect(d.needsLookup(1_000_500)).toBe(true);
-  expect(d.needsLookup(5_000_000)).toBe(false);
-  expect(d.size).toBeLessThanOrEqual(10_000);
+  expect(d.needsLookup(1_040_000)).toBe(true);
+  expect(d.needsLookup(1_050_000)).toBe(false);
+  expect(d.size).toBe(2);
 });
