@@ -44,7 +44,7 @@ export function createClickHouse({
   });
 }
 
-/** Creates the configured database if it is missing (used before migrations exist, and by the smoke demo). */
+/** Creates the configured database if it is missing (before migrations run: they need a database to record in). */
 export async function ensureDatabase(config: Config, logger: Logger): Promise<void> {
   const admin = createClickHouse({ config, logger, database: null });
   try {
