@@ -6,14 +6,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { clickhouseUrl, loadConfig } from '../../lib/config';
+import { loadConfig } from '../../lib/config';
 import type { Config } from '../../lib/config';
 import { createClickHouse, ensureDatabase } from '../../lib/clickhouse';
 import type { ClickHouseClient } from '../../lib/clickhouse';
-import { TokenledgerError, classifyClickHouseError } from '../../lib/errors';
+import { TokenledgerError } from '../../lib/errors';
 import { createLogger } from '../../lib/logger';
 import type { Logger } from '../../lib/logger';
 import { MIGRATIONS_DIR, listMigrations, migrateUp, migrationStatus } from '../../migrations/runner';
+import { reachable } from '../clickhouse';
 import { say, table } from '../output';
 
 interface MigrateOptions {
@@ -140,22 +141,5 @@ async function withClient(
     await fn(client);
   } finally {
     await client.close();
-  }
-}
-
-/** Turns "nothing listens there" into a message that says where and what to do. */
-async function reachable<T>(config: Config, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    const failure = classifyClickHouseError(err);
-    if (failure.kind === 'connection' || failure.kind === 'timeout') {
-      throw new TokenledgerError(
-        'CLICKHOUSE_UNAVAILABLE',
-        `cannot reach ClickHouse at ${clickhouseUrl(config)} (${failure.code}): start the local one with \`tokenledger infra up\`, or set CLICKHOUSE_URL`,
-        { cause: err, retriable: true },
-      );
-    }
-    throw err;
   }
 }

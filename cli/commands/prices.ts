@@ -7,13 +7,14 @@
  * Exit 1 while any of them is still unpriced (for CI and cron), 0 when every model seen is priced now.
  */
 import type { Command } from 'commander';
-import { clickhouseUrl, loadConfig } from '../../lib/config';
+import { loadConfig } from '../../lib/config';
 import type { Config } from '../../lib/config';
 import { createClickHouse } from '../../lib/clickhouse';
 import { TokenledgerError, classifyClickHouseError } from '../../lib/errors';
 import { createLogger } from '../../lib/logger';
 import { entriesInForce, loadCatalog, parseUtcInstant, selectEntry } from '../../consumers/pricing';
 import type { Catalog, PriceEntry } from '../../consumers/pricing';
+import { reachable } from '../clickhouse';
 import { EXIT, say, table } from '../output';
 
 interface ListOptions {
@@ -338,8 +339,10 @@ async function querySeen(config: Config, days: number): Promise<SeenRow[]> {
   });
   const client = createClickHouse({ config, logger, application: 'tokenledger-prices-check' });
   try {
-    const rs = await client.query({ query: CHECK_QUERY, query_params: { days }, format: 'JSONEachRow' });
-    return await rs.json<SeenRow>();
+    return await reachable(config, async () => {
+      const rs = await client.query({ query: CHECK_QUERY, query_params: { days }, format: 'JSONEachRow' });
+      return rs.json<SeenRow>();
+    });
   } catch (err) {
     const failure = classifyClickHouseError(err);
     const db = config.clickhouse.database;
@@ -348,13 +351,6 @@ async function querySeen(config: Config, days: number): Promise<SeenRow[]> {
         'CLICKHOUSE_QUERY_FAILED',
         `no usage_events table in database ${db}: run \`tokenledger migrate up\` / \`tokenledger ingest\` first`,
         { cause: err },
-      );
-    }
-    if (failure.kind === 'connection' || failure.kind === 'timeout') {
-      throw new TokenledgerError(
-        'CLICKHOUSE_UNAVAILABLE',
-        `cannot reach ClickHouse at ${clickhouseUrl(config)} (${failure.code}): start the local one with \`tokenledger infra up\`, or set CLICKHOUSE_URL`,
-        { cause: err, retriable: true },
       );
     }
     throw err;
