@@ -4,6 +4,7 @@
  */
 import { emitBench } from './emit';
 import { endpointInsertBench } from './endpoint-insert';
+import { ingestBench } from './ingest';
 
 const BENCHES: Record<string, { describe: string; run: (args: string[]) => Promise<void> }> = {
   endpoint: {
@@ -15,6 +16,11 @@ const BENCHES: Record<string, { describe: string; run: (args: string[]) => Promi
     describe:
       "events/s from record() into Kafka: naive kafkajs baseline vs the emitter vs Kafka's Java producer",
     run: emitBench,
+  },
+  ingest: {
+    describe:
+      'events/s drained from Kafka into ClickHouse by tokenledger ingest vs the Kafka table engine; freshness; RSS',
+    run: ingestBench,
   },
 };
 

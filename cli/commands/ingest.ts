@@ -126,12 +126,17 @@ async function runIngest(opts: { httpPort?: string }): Promise<number> {
   const progress = setInterval(() => {
     void ingest.metrics.snapshot().then((now) => {
       const rate = ((now.written ?? 0) - (last.written ?? 0)) / 10;
+      const mem = process.memoryUsage();
+      const mb = (n: number): number => Math.round(n / 1048576);
       logger.info(
         {
           written: now.written ?? 0,
           perSecond: rate,
           duplicates: now.duplicate ?? 0,
           deadLetters: now.dead_letter ?? 0,
+          rssMb: mb(mem.rss),
+          heapUsedMb: mb(mem.heapUsed),
+          externalMb: mb(mem.external),
         },
         'ingest progress',
       );

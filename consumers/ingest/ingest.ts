@@ -29,7 +29,7 @@ import type { Catalog } from '../pricing';
 import { PartitionDedupe } from './dedupe';
 import { createIngestMetrics } from './metrics';
 import type { IngestMetrics } from './metrics';
-import { encodeUsageRows, USAGE_COLUMNS } from './rowbinary';
+import { USAGE_COLUMNS, UsageRowWriter } from './rowbinary';
 import { createConverter, dlqMessage, dlqRow } from './rows';
 import type { DeadLetter, UsageRow } from './rows';
 
@@ -212,11 +212,10 @@ export function createIngest(o: IngestOptions): Ingest {
     return found;
   }
 
-  /** One RowBinary insert of `rows` into the raw table (@clickhouse/client's insert() has no RowBinary). */
+  /** One RowBinary insert into the raw table (@clickhouse/client's insert() has no RowBinary). */
   function rowBinaryInserter(
-    rows: readonly UsageRow[],
+    body: Buffer,
   ): (p: { clickhouse_settings: ClickHouseSettings }) => Promise<void> {
-    const body = encodeUsageRows(rows);
     return async ({ clickhouse_settings }) => {
       const r = await o.clickhouse.exec({
         query: `INSERT INTO ${RAW_TABLE} (${USAGE_COLUMNS.join(', ')}) FORMAT RowBinary`,
@@ -238,7 +237,15 @@ export function createIngest(o: IngestOptions): Ingest {
     const first = messages[0]?.offset ?? '0';
     const last = messages[messages.length - 1]?.offset ?? first;
     const now = Date.now();
-    const rows: UsageRow[] = [];
+    // Rows go straight into the RowBinary body: a batch never holds all its row objects at once.
+    const body = new UsageRowWriter(messages.length);
+    const ids: string[] = [];
+    const ats: number[] = [];
+    const keep = (row: UsageRow): void => {
+      body.append(row);
+      ids.push(row.event_id);
+      ats.push(row.occurred_at);
+    };
     const dead: DeadLetter[] = [];
     const toLookUp: UsageRow[] = [];
     // The partition's memory learns these ids only once ClickHouse has them: a failed range must not make its
@@ -271,7 +278,7 @@ export function createIngest(o: IngestOptions): Ingest {
         toLookUp.push(row);
       } else {
         inRange.add(row.event_id);
-        rows.push(row);
+        keep(row);
       }
     }
     if (toLookUp.length > 0) {
@@ -283,7 +290,7 @@ export function createIngest(o: IngestOptions): Ingest {
           continue;
         }
         inRange.add(row.event_id);
-        rows.push(row);
+        keep(row);
       }
     }
 
@@ -317,9 +324,10 @@ export function createIngest(o: IngestOptions): Ingest {
       );
     }
 
-    if (rows.length > 0) {
+    const written = body.rows;
+    if (written > 0) {
       const token = `${o.topic}-${partition}-${first}-${last}`;
-      const insertRowBinary = rowBinaryInserter(rows);
+      const insertRowBinary = rowBinaryInserter(body.bytes());
       const started = process.hrtime.bigint();
       const ok = await withRetry(
         `inserting offsets ${first}-${last} of partition ${partition}`,
@@ -332,7 +340,7 @@ export function createIngest(o: IngestOptions): Ingest {
               insert_deduplication_token: token,
               deduplicate_blocks_in_dependent_materialized_views: 1,
               // One insert = one block, so the token covers exactly this range.
-              max_insert_block_size: String(Math.max(1_048_576, rows.length)),
+              max_insert_block_size: String(Math.max(1_048_576, written)),
               min_insert_block_size_rows: '0',
               min_insert_block_size_bytes: '0',
             },
@@ -341,10 +349,10 @@ export function createIngest(o: IngestOptions): Ingest {
       );
       if (ok === ABANDONED) return false;
       metrics.insertSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      metrics.batchRows.observe(rows.length);
+      metrics.batchRows.observe(written);
     }
-    for (const row of rows) state.dedupe.add(row.event_id, row.occurred_at);
-    metrics.events.inc({ outcome: 'written' }, rows.length);
+    for (let k = 0; k < ids.length; k++) state.dedupe.add(ids[k] ?? '', ats[k] ?? 0);
+    metrics.events.inc({ outcome: 'written' }, written);
     metrics.events.inc({ outcome: 'duplicate' }, repeats);
     metrics.events.inc({ outcome: 'dead_letter' }, dead.length);
     return true;
@@ -404,9 +412,9 @@ export function createIngest(o: IngestOptions): Ingest {
       const c = o.kafka.consumer({
         groupId: o.groupId,
         // Let the broker gather bigger batches (what arrived within the wait, at least 256 KiB), bounded so memory
-        // stays small: 1 MiB per partition is ~30,000 gzip-compressed events, 8 MiB per fetch.
+        // stays small: 1 MiB per partition is ~30,000 gzip-compressed events, 4 MiB per fetch.
         maxBytesPerPartition: 1024 * 1024,
-        maxBytes: 8 * 1024 * 1024,
+        maxBytes: 4 * 1024 * 1024,
         minBytes: 256 * 1024,
         maxWaitTimeInMs: o.batchMaxWaitMs ?? 500,
         sessionTimeout: o.sessionTimeoutMs ?? 30_000,

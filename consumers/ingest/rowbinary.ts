@@ -130,10 +130,32 @@ class Writer {
   }
 }
 
+/** Appends rows one at a time (so a batch never holds all its row objects at once), in USAGE_COLUMNS order. */
+export class UsageRowWriter {
+  private readonly w: Writer;
+  rows = 0;
+  constructor(expectedRows = 1024) {
+    this.w = new Writer(Math.max(1024, expectedRows * 300));
+  }
+  append(r: UsageRow): void {
+    appendRow(this.w, r);
+    this.rows++;
+  }
+  /** The encoded rows (a view of the writer's buffer). */
+  bytes(): Buffer {
+    return this.w.buf.subarray(0, this.w.pos);
+  }
+}
+
 /** Encodes rows in USAGE_COLUMNS order. */
 export function encodeUsageRows(rows: readonly UsageRow[]): Buffer {
-  const w = new Writer(Math.max(1024, rows.length * 320));
-  for (const r of rows) {
+  const out = new UsageRowWriter(rows.length);
+  for (const r of rows) out.append(r);
+  return out.bytes();
+}
+
+function appendRow(w: Writer, r: UsageRow): void {
+  {
     w.uuid(r.event_id);
     w.i64(r.occurred_at);
     w.str(r.org_id);
@@ -177,5 +199,4 @@ export function encodeUsageRows(rows: readonly UsageRow[]): Buffer {
     w.u32(r.kafka_partition);
     w.u64(Number(r.kafka_offset));
   }
-  return w.buf.subarray(0, w.pos);
 }
