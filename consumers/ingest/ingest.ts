@@ -140,7 +140,17 @@ export function createIngest(o: IngestOptions): Ingest {
         delay = Math.min(retryMax, delay * 2);
         if (p !== undefined) {
           if (p.isStale() || !p.isRunning()) return ABANDONED;
-          await p.heartbeat().catch(() => undefined);
+          // A failed heartbeat means the group is rebalancing (or dropped us): the partition may go to another
+          // consumer, which reads progress from ClickHouse. Abandon the range rather than write it late.
+          try {
+            await p.heartbeat();
+          } catch (err) {
+            log.warn(
+              { err },
+              'group rebalancing while ClickHouse was unavailable: range abandoned, not committed',
+            );
+            return ABANDONED;
+          }
         }
       }
     }

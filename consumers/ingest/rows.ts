@@ -18,6 +18,7 @@ export type DlqReason =
   | 'unknown_fingerprint'
   | 'body_invalid'
   | 'empty_value'
+  | 'duration_out_of_range'
   | ReturnType<typeof validateUsageEvent>[number]['reason'];
 
 /** A row of `usage_events` as JSONEachRow (Int64 money as a decimal string: JSON numbers stop at 2^53). */
@@ -56,6 +57,9 @@ export interface UsageRow {
   kafka_partition: number;
   kafka_offset: string;
 }
+
+/** How long usage_events keeps rows (migrations/0001: TTL 400 days) minus a 5-day margin. */
+export const RAW_RETENTION_MS = 395 * 24 * 3600_000;
 
 export interface SourceMessage {
   readonly topic: string;
@@ -96,12 +100,32 @@ export function createConverter(
             : 'body_invalid';
         return { ok: false, reason, message: err instanceof Error ? err.message : String(err) };
       }
-      const issues = validateUsageEvent(event, type, limits, now);
+      // Events older than the raw table keeps (TTL 400 days, with a margin) could no longer be found as repeats
+      // and would add to rollups that outlive the raw rows: refused like any event older than the limit.
+      const oldest = Math.max(limits.minOccurredAt, now - RAW_RETENTION_MS);
+      const issues = validateUsageEvent(
+        event,
+        type,
+        oldest === limits.minOccurredAt ? limits : { ...limits, minOccurredAt: oldest },
+        now,
+      );
       const first = issues[0];
       if (first !== undefined) return { ok: false, reason: first.reason, message: describeIssues(issues) };
+      // The table stores these as UInt32: a value the column cannot hold is refused, not allowed to stop ingest.
+      for (const field of ['duration_ms', 'time_to_first_token_ms'] as const) {
+        const v = event[field];
+        if (v !== null && (v < 0 || v > 0xffff_ffff)) {
+          return {
+            ok: false,
+            reason: 'duration_out_of_range',
+            message: `${field}: ${v} is not within 0..4294967295 ms`,
+          };
+        }
+      }
       const price = priceEvent(catalog, event);
       const row: UsageRow = {
-        event_id: event.event_id,
+        // ClickHouse prints UUIDs in lower case; repeats are compared as text
+        event_id: event.event_id.toLowerCase(),
         occurred_at: event.occurred_at,
         org_id: event.org_id ?? '',
         team_id: event.team_id,

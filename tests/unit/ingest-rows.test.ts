@@ -86,6 +86,11 @@ test.each([
   ['tokens_negative', registry.encode(event({ output_tokens: -3 }))],
   ['team_missing', registry.encode(event({ team_id: '' }))],
   ['occurred_at_future', registry.encode(event({ occurred_at: now + 3600_000 }))],
+  // older than the raw table keeps: a repeat could no longer be found, and rollups outlive raw rows
+  ['occurred_at_too_old', registry.encode(event({ occurred_at: now - 396 * 24 * 3600_000 }))],
+  // a value the UInt32 column cannot hold must not stop ingest
+  ['duration_out_of_range', registry.encode(event({ duration_ms: 2 ** 32 }))],
+  ['duration_out_of_range', registry.encode(event({ time_to_first_token_ms: -1 }))],
 ])('%s goes to the DLQ with that reason', (reason, value) => {
   const c = converter.convert(msg(value), now);
   expect(c.ok).toBe(false);
@@ -93,6 +98,14 @@ test.each([
     expect(c.reason).toBe(reason);
     expect(c.message.length).toBeGreaterThan(5);
   }
+});
+
+test('event ids are stored in lower case, as ClickHouse prints UUIDs (repeats compare as text)', () => {
+  const c = converter.convert(
+    msg(registry.encode(event({ event_id: '0194F3C2-7D1E-7ABC-8DEF-0123456789AB' }))),
+    now,
+  );
+  expect(c.ok && c.row.event_id).toBe('0194f3c2-7d1e-7abc-8def-0123456789ab');
 });
 
 test('a dead letter keeps the original bytes, key and headers and adds the reason headers', () => {
