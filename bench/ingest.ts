@@ -159,6 +159,7 @@ export async function ingestBench(args: string[]): Promise<void> {
 
     // ---- baseline: ClickHouse's Kafka engine + MV ------------------------------------------------------
     log('baseline: Kafka engine + materialized view draining the JSON twin ...');
+    await ensureSchema(client('bench_kafka_engine'), createLogger({ level: 'error' }));
     const ke = await runKafkaEngineBaseline({
       clickhouse: client('bench_kafka_engine'),
       database: 'bench_kafka_engine',

@@ -83,7 +83,7 @@ export const DEFAULT_KAFKA_ENGINE_SETTINGS: KafkaEngineSettings = {
 
 export interface KafkaEngineBaselineOptions {
   readonly clickhouse: ClickHouseClient;
-  /** Database for the three objects (must exist). */
+  /** Database for the three objects (must exist, with the project's migrations applied). */
   readonly database: string;
   /** host:port list, as the ClickHouse process (not this one) reaches the brokers. */
   readonly brokers: string | readonly string[];
@@ -124,50 +124,12 @@ function literal(s: string): string {
   return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-/** The target: usage_events' columns, types, key, partitioning, TTL and settings. */
-function targetDdl(table: string): string {
-  return `CREATE TABLE ${table}
-(
-    event_id                    UUID,
-    occurred_at                 DateTime64(3, 'UTC'),
-    ingested_at                 DateTime64(3, 'UTC') DEFAULT now64(3),
-    org_id                      LowCardinality(String),
-    team_id                     LowCardinality(String),
-    user_id                     String,
-    project_id                  LowCardinality(String),
-    application                 LowCardinality(String),
-    environment                 LowCardinality(String),
-    provider                    LowCardinality(String),
-    operation                   LowCardinality(String),
-    request_model               LowCardinality(String),
-    response_model              LowCardinality(String),
-    streaming                   Bool,
-    service_tier                LowCardinality(String),
-    status                      LowCardinality(String),
-    error_type                  LowCardinality(String),
-    duration_ms                 Nullable(UInt32),
-    time_to_first_token_ms      Nullable(UInt32),
-    input_tokens                UInt64,
-    cache_read_input_tokens     UInt64,
-    cache_creation_input_tokens UInt64,
-    output_tokens               UInt64,
-    reasoning_output_tokens     UInt64,
-    client_cost_nanousd         Nullable(Int64),
-    cost_nanousd                Int64,
-    price_version               LowCardinality(String),
-    cost_status                 LowCardinality(String),
-    tags                        Map(String, String),
-    sdk                         LowCardinality(String),
-    schema_fingerprint          LowCardinality(String),
-    kafka_topic                 LowCardinality(String),
-    kafka_partition             UInt32,
-    kafka_offset                UInt64
-)
-ENGINE = MergeTree
-PARTITION BY toYYYYMM(occurred_at)
-ORDER BY (team_id, occurred_at, event_id)
-TTL toDateTime(occurred_at) + INTERVAL 400 DAY
-SETTINGS non_replicated_deduplication_window = 10000`;
+/**
+ * The target: a copy of usage_events' structure (columns, types, key, partitioning, TTL and settings) without its
+ * materialized views. The database must have the project's migrations applied (migrations/runner.ts).
+ */
+function targetDdl(table: string, db: string): string {
+  return `CREATE TABLE ${table} AS ${db}.usage_events`;
 }
 
 /**
@@ -304,7 +266,7 @@ export async function runKafkaEngineBaseline(
   await dropStreaming();
   if (options.targetTable === undefined) {
     await clickhouse.command({ query: `DROP TABLE IF EXISTS ${table} SYNC` });
-    await clickhouse.command({ query: targetDdl(table) });
+    await clickhouse.command({ query: targetDdl(table, db) });
   }
   await clickhouse.command({ query: queueDdl(queue, options, settings) });
   try {
