@@ -8,6 +8,7 @@
  * `unpriced` with cost 0 — or `client_estimate` with the client's own figure when the event carries one.
  */
 import { TokenledgerError } from '../../lib/errors';
+import { TOKEN_FIELDS } from '../../schemas/usage-event/types';
 import type { UsageEvent } from '../../schemas/usage-event/types';
 import { entryAt, lookup } from './catalog';
 import type { Catalog, ModelPrices, PriceEntry, Rates } from './catalog';
@@ -19,14 +20,7 @@ export type CostStatus = (typeof COST_STATUSES)[number];
 export const FEMTO_PER_NANO = 1_000_000n;
 
 /** The token counts of schemas/usage-event/types.ts: input includes cache reads and writes; output includes reasoning. */
-export type TokenCounts = Pick<
-  UsageEvent,
-  | 'input_tokens'
-  | 'cache_read_input_tokens'
-  | 'cache_creation_input_tokens'
-  | 'output_tokens'
-  | 'reasoning_output_tokens'
->;
+export type TokenCounts = Pick<UsageEvent, (typeof TOKEN_FIELDS)[number]>;
 
 /** What pricing reads from a usage event; a `UsageEvent` is one. */
 export type PricingEvent = Pick<UsageEvent, 'provider' | 'request_model' | 'response_model' | 'occurred_at'> &
@@ -65,14 +59,7 @@ export function selectEntry(
 }
 
 function checkTokens(t: TokenCounts): void {
-  const fields = [
-    'input_tokens',
-    'cache_read_input_tokens',
-    'cache_creation_input_tokens',
-    'output_tokens',
-    'reasoning_output_tokens',
-  ] as const;
-  const bad = fields.filter((f) => !Number.isSafeInteger(t[f]) || t[f] < 0);
+  const bad = TOKEN_FIELDS.filter((f) => !Number.isSafeInteger(t[f]) || t[f] < 0);
   const problems = bad.map((f) => `${f} must be a whole number ≥ 0, got ${String(t[f])}`);
   if (bad.length === 0 && t.cache_read_input_tokens + t.cache_creation_input_tokens > t.input_tokens) {
     problems.push('cache_read_input_tokens + cache_creation_input_tokens must not exceed input_tokens');

@@ -41,6 +41,15 @@ export interface UsageEvent {
   sdk: string;
 }
 
+/** The token counts of an event (input includes cache reads and writes; output includes reasoning). */
+export const TOKEN_FIELDS = [
+  'input_tokens',
+  'cache_read_input_tokens',
+  'cache_creation_input_tokens',
+  'output_tokens',
+  'reasoning_output_tokens',
+] as const;
+
 export const USAGE_STATUSES = ['ok', 'error', 'cancelled'] as const;
 export type UsageStatus = (typeof USAGE_STATUSES)[number];
 

@@ -5,7 +5,7 @@
  */
 import type { Type } from 'avsc';
 import type { UsageEvent } from './types';
-import { USAGE_STATUSES } from './types';
+import { TOKEN_FIELDS, USAGE_STATUSES } from './types';
 
 export const VALIDATION_REASONS = [
   'schema_type',
@@ -52,13 +52,6 @@ export const DEFAULT_LIMITS: ValidationLimits = {
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const TOKEN_FIELDS = [
-  'input_tokens',
-  'cache_read_input_tokens',
-  'cache_creation_input_tokens',
-  'output_tokens',
-  'reasoning_output_tokens',
-] as const;
 const STRING_FIELDS = [
   'org_id',
   'team_id',
