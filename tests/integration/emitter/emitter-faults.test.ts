@@ -11,6 +11,7 @@ import readline from 'node:readline';
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { localBroker } from '../../../infra/kafka/broker';
+import { waitUntil } from '../../../infra/process';
 import { createKafka } from '../../../lib/kafka';
 import { PROJECT_ROOT } from '../../../lib/config';
 import { createEmitter } from '../../../producers/emitter';
@@ -55,15 +56,6 @@ async function createTopic(
   }
 }
 
-/** Polls a condition that has no event to await (the emitter's counters), failing with `what` after `ms`. */
-async function eventually(what: string, cond: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms / 1000} s`);
-    await sleep(100);
-  }
-}
-
 test('broker down for 20 s while 50,000 events are recorded: every event arrives, repeats only of the same event_id', async () => {
   const config = testConfig({ KAFKA_BROKERS: `127.0.0.1:${port}` });
   const kafka = createKafka({
@@ -104,13 +96,13 @@ test('broker down for 20 s while 50,000 events are recorded: every event arrives
     await sleep(100);
   }
   await outage;
-  await eventually(
+  await waitUntil(
     'spool drained after the broker came back',
     () => {
       const m = emitter.metrics();
-      return m.spoolBytes === 0 && m.queueDepth === 0 && m.inFlight === 0 && m.sent >= total;
+      return Promise.resolve(m.spoolBytes === 0 && m.queueDepth === 0 && m.inFlight === 0 && m.sent >= total);
     },
-    120_000,
+    { timeoutMs: 120_000, intervalMs: 100 },
   );
   const m = emitter.metrics();
   await emitter.close();

@@ -10,6 +10,7 @@ import {
   KafkaJSProtocolError,
   logLevel,
 } from 'kafkajs';
+import { waitUntil } from '../../../infra/process';
 import { createEmitter } from '../../../producers/emitter';
 import { isPermanentRejection } from '../../../producers/emitter/emitter';
 import type { EmitterError } from '../../../producers/emitter';
@@ -222,10 +223,14 @@ test('queue full with a spool and Kafka healthy: the overflow goes through the s
   for (let i = 0; i < n; i++)
     emitter.record({ team_id: 't', provider: 'openai', request_model: 'm', tags: { seq: String(i) } });
   const spooledWhileRecording = emitter.metrics().spooled;
-  await eventually(() => {
-    const m = emitter.metrics();
-    return m.sent === n && m.spoolBytes === 0 && m.queueDepth === 0;
-  });
+  await waitUntil(
+    'the overflow delivered through the spool',
+    () => {
+      const m = emitter.metrics();
+      return Promise.resolve(m.sent === n && m.spoolBytes === 0 && m.queueDepth === 0);
+    },
+    { timeoutMs: 60_000, intervalMs: 50 },
+  );
   const m = emitter.metrics();
   await emitter.close();
   expect(spooledWhileRecording).toBeGreaterThan(0);
@@ -298,7 +303,14 @@ test('a spool that cannot be written (folder gone) counts the events as spool_er
   fs.writeFileSync(dir, 'not a folder'); // every new segment file now fails (ENOTDIR)
   for (let i = 0; i < 5; i++)
     expect(() => emitter.record({ team_id: 't', provider: 'openai', request_model: 'm' })).not.toThrow();
-  await eventually(() => emitter.metrics().dropped.spool_error === 5);
+  await waitUntil(
+    '5 events counted as spool_error',
+    () => Promise.resolve(emitter.metrics().dropped.spool_error === 5),
+    {
+      timeoutMs: 60_000,
+      intervalMs: 50,
+    },
+  );
   await emitter.close({ timeoutMs: 500 });
   expect(emitter.metrics()).toMatchObject({ sent: 0, spooled: 0 });
   fs.rmSync(dir, { force: true });
@@ -328,11 +340,3 @@ test('isPermanentRejection: only a refused batch is final; retries exhausted on 
   } as never);
   expect(isPermanentRejection(auth)).toBe(false); // an operator can grant it: keep the events
 });
-
-async function eventually(cond: () => boolean, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

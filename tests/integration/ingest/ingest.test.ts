@@ -5,6 +5,7 @@
  */
 import { Registry } from 'prom-client';
 import { createIngest } from '../../../consumers/ingest';
+import { waitUntil } from '../../../infra/process';
 import type { Ingest } from '../../../consumers/ingest';
 import { DLQ_HEADERS } from '../../../consumers/ingest';
 import { loadCatalog } from '../../../consumers/pricing';
@@ -24,19 +25,12 @@ import {
 } from '../../helpers/usage';
 
 const k = useTestKafka();
+const WAIT = { timeoutMs: 90_000 };
 const db = useTestDatabase();
 
 beforeAll(async () => {
   await ensureSchema(db.client(), testLogger());
 });
-
-async function until(what: string, cond: () => Promise<boolean>, ms = 90_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms / 1000} s`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 function startIngest(topic: string, dlqTopic: string, groupId: string, registry = new Registry()): Ingest {
   return createIngest({
@@ -99,10 +93,14 @@ test('valid events land exactly once in raw and every rollup; 10% client repeats
   const ingest = startIngest(topic, dlqTopic, k.groupId(), metrics);
   await ingest.start();
   try {
-    await until('all events ingested', async () => {
-      const s = await ingest.metrics.snapshot();
-      return (s.written ?? 0) + (s.duplicate ?? 0) + (s.dead_letter ?? 0) >= all.length;
-    });
+    await waitUntil(
+      'all events ingested',
+      async () => {
+        const s = await ingest.metrics.snapshot();
+        return (s.written ?? 0) + (s.duplicate ?? 0) + (s.dead_letter ?? 0) >= all.length;
+      },
+      WAIT,
+    );
     expect(ingest.ready()).toBe(true);
     const s = await ingest.metrics.snapshot();
     const t = await actualTotals(db.client());
@@ -165,14 +163,19 @@ test('a restarted consumer (new group, committed offsets lost) skips what ClickH
   await produce(k.kafka, topic, encodeEvents(events));
   const first = startIngest(topic, dlqTopic, k.groupId());
   await first.start();
-  await until('first pass', async () => ((await first.metrics.snapshot()).written ?? 0) >= events.length);
+  await waitUntil(
+    'first pass',
+    async () => ((await first.metrics.snapshot()).written ?? 0) >= events.length,
+    WAIT,
+  );
   await first.stop();
   // A new group starts from the beginning of the topic: every message is read again.
   const second = startIngest(topic, dlqTopic, k.groupId());
   await second.start();
-  await until(
+  await waitUntil(
     'second pass',
     async () => ((await second.metrics.snapshot()).skipped_already_written ?? 0) >= events.length,
+    WAIT,
   );
   const s = await second.metrics.snapshot();
   await second.stop();
