@@ -122,3 +122,25 @@ export function clickhouseLogging(logger: Logger): {
           : ClickHouseLogLevel.WARN;
   return { LoggerClass: PinoClickHouseLogger, level };
 }
+
+/**
+ * Logs at most once per key every `everyMs` (default 10 s), with how many were suppressed since the last line:
+ * for failures that repeat per event or per batch (DESIGN: "logged once per reason with rate limiting").
+ */
+export function rateLimitedLog(
+  log: Logger,
+  level: 'warn' | 'error',
+  everyMs = 10_000,
+): (key: string, fields: Record<string, unknown>, msg: string) => void {
+  const last = new Map<string, { at: number; suppressed: number }>();
+  return (key, fields, msg) => {
+    const now = Date.now();
+    const prev = last.get(key);
+    if (prev !== undefined && now - prev.at < everyMs) {
+      prev.suppressed++;
+      return;
+    }
+    log[level]({ reason: key, ...fields, suppressedSinceLastLog: prev?.suppressed ?? 0 }, msg);
+    last.set(key, { at: now, suppressed: 0 });
+  };
+}

@@ -22,6 +22,7 @@ import { CompressionTypes } from 'kafkajs';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { classifyClickHouseError, TokenledgerError } from '../../lib/errors';
+import { rateLimitedLog } from '../../lib/logger';
 import type { Logger } from '../../lib/logger';
 import { usageEventRegistry } from '../../schemas/usage-event/schema';
 import type { ValidationLimits } from '../../schemas/usage-event/validate';
@@ -93,13 +94,7 @@ export function createIngest(o: IngestOptions): Ingest {
   let fatal: Error | undefined;
   let stopping = false;
 
-  const lastLogged = new Map<string, number>();
-  function logLimited(key: string, fields: Record<string, unknown>, msg: string): void {
-    const now = Date.now();
-    if ((lastLogged.get(key) ?? 0) + 10_000 > now) return;
-    lastLogged.set(key, now);
-    log.warn(fields, msg);
-  }
+  const logLimited = rateLimitedLog(log, 'warn');
 
   /**
    * Runs a ClickHouse call until it succeeds: retriable failures (by code) back off and retry, keeping the

@@ -13,7 +13,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CompressionTypes, Partitioners } from 'kafkajs';
 import type { Message, Producer } from 'kafkajs';
-import { createLogger } from '../../lib/logger';
+import { createLogger, rateLimitedLog } from '../../lib/logger';
 import type { Logger } from '../../lib/logger';
 import { usageEventRegistry } from '../../schemas/usage-event/schema';
 import type { UsageEvent, UsageEventInput } from '../../schemas/usage-event/types';
@@ -101,17 +101,8 @@ export function createEmitter(options: EmitterOptions): Emitter {
   metrics.values.adoptedSpoolSegments = spool?.adoptedSegments ?? 0;
 
   // ---- reporting: counted always, logged at most once per reason every 10 s, onError always --------------
-  const lastLogged = new Map<string, { at: number; suppressed: number }>();
-  function logLimited(reason: string, fields: Record<string, unknown>, msg: string): void {
-    const now = Date.now();
-    const last = lastLogged.get(reason);
-    if (last !== undefined && now - last.at < LOG_EVERY_MS) {
-      last.suppressed++;
-      return;
-    }
-    log.error({ reason, ...fields, suppressedSinceLastLog: last?.suppressed ?? 0 }, msg);
-    lastLogged.set(reason, { at: now, suppressed: 0 });
-  }
+  const logLimited = rateLimitedLog(log, 'error', LOG_EVERY_MS);
+
   function report(error: EmitterError): void {
     try {
       options.onError?.(error);
