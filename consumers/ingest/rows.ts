@@ -84,6 +84,19 @@ export function createConverter(
   limits: ValidationLimits = DEFAULT_LIMITS,
 ): Converter {
   const type = registry.current.type;
+  // Events older than the raw table keeps (TTL 400 days, with a margin) could no longer be found as repeats and
+  // would add to rollups that outlive the raw rows: refused like any event older than the limit. The limits are
+  // made once per `now` (a batch), not per message.
+  let limitsNow = Number.NaN;
+  let limitsForNow = limits;
+  const limitsAt = (now: number): ValidationLimits => {
+    if (now !== limitsNow) {
+      limitsNow = now;
+      const oldest = Math.max(limits.minOccurredAt, now - RAW_RETENTION_MS);
+      limitsForNow = oldest === limits.minOccurredAt ? limits : { ...limits, minOccurredAt: oldest };
+    }
+    return limitsForNow;
+  };
   return {
     convert(m, now) {
       if (m.value === null || m.value.length === 0) {
@@ -100,15 +113,7 @@ export function createConverter(
             : 'body_invalid';
         return { ok: false, reason, message: err instanceof Error ? err.message : String(err) };
       }
-      // Events older than the raw table keeps (TTL 400 days, with a margin) could no longer be found as repeats
-      // and would add to rollups that outlive the raw rows: refused like any event older than the limit.
-      const oldest = Math.max(limits.minOccurredAt, now - RAW_RETENTION_MS);
-      const issues = validateUsageEvent(
-        event,
-        type,
-        oldest === limits.minOccurredAt ? limits : { ...limits, minOccurredAt: oldest },
-        now,
-      );
+      const issues = validateUsageEvent(event, type, limitsAt(now), now);
       const first = issues[0];
       if (first !== undefined) return { ok: false, reason: first.reason, message: describeIssues(issues) };
       // The table stores these as UInt32: a value the column cannot hold is refused, not allowed to stop ingest.
