@@ -63,13 +63,20 @@ export class SchemaRegistry<T> {
   private readonly byFingerprint = new Map<string, SchemaVersion>();
   private readonly resolvers = new Map<string, ReturnType<Type['createResolver']>>();
 
-  /** `schemas` in version order; the last is the current (writer and reader) version. */
-  constructor(name: string, schemas: readonly { version: number; schema: object }[]) {
+  /**
+   * `schemas` in version order; the last is the current (writer and reader) version. `options` reach
+   * avsc's `Type.forSchema` (e.g. a registry that maps Avro long to bigint).
+   */
+  constructor(
+    name: string,
+    schemas: readonly { version: number; schema: object }[],
+    options?: Parameters<typeof avro.Type.forSchema>[1],
+  ) {
     this.name = name;
     this.versions = schemas.map(({ version, schema }) => {
       let type: Type;
       try {
-        type = avro.Type.forSchema(schema as avro.Schema);
+        type = avro.Type.forSchema(schema as avro.Schema, options);
       } catch (cause) {
         throw new TokenledgerError('SCHEMA_INVALID', `${name} v${version} is not a valid Avro schema`, {
           cause,
