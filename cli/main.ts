@@ -1,7 +1,10 @@
 /** The `tokenledger` command line: parses arguments, runs one command, maps errors to messages and exit codes. */
 import { Command, CommanderError } from 'commander';
+import { registerAlerts } from './commands/alerts';
+import { registerBudgets } from './commands/budgets';
 import { registerConfig } from './commands/config';
 import { registerDemo } from './commands/demo';
+import { registerDetect } from './commands/detect';
 import { registerEmit } from './commands/emit';
 import { registerInfra } from './commands/infra';
 import { registerMigrate } from './commands/migrate';
@@ -26,6 +29,9 @@ export function buildProgram(): Command {
   registerPrices(program);
   registerMigrate(program);
   registerIngest(program);
+  registerDetect(program);
+  registerAlerts(program);
+  registerBudgets(program);
   program.addHelpText(
     'after',
     `

@@ -204,6 +204,43 @@ export const SETTINGS = {
       'JSON file of negotiated or internal prices merged over the catalog.',
     ),
   ],
+  detect: [
+    setting(
+      'DETECT_TOPIC',
+      z.string().min(1).default('tokenledger.usage.v1'),
+      'Topic the detector reads usage events from (its own consumer group).',
+    ),
+    setting(
+      'DETECT_GROUP_ID',
+      z.string().min(1).default('tokenledger-detect'),
+      'Consumer group of the detectors (replicas share the partitions).',
+    ),
+    setting(
+      'DETECT_ALERTS_TOPIC',
+      z.string().min(1).default('tokenledger.alerts.v1'),
+      'Topic alerts are published on (key team_id), also recorded in the ClickHouse table alerts.',
+    ),
+    setting(
+      'DETECT_ALLOWED_LATENESS_MS',
+      z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+      'How long after a minute ends its late events still count in it; later ones count for budgets only.',
+    ),
+    setting(
+      'DETECT_IDLE_ADVANCE_MS',
+      z.coerce.number().int().min(1000).default(60_000),
+      'With no events for this long, the event-time watermark follows the wall clock (spikes can end).',
+    ),
+    setting(
+      'DETECT_BUDGET_RELOAD_MS',
+      z.coerce.number().int().min(1000).default(30_000),
+      'How often budgets are re-read from ClickHouse.',
+    ),
+    setting(
+      'DETECT_HTTP_PORT',
+      z.coerce.number().int().min(0).max(65535).default(9465),
+      'Port of the detector /metrics, /healthz and /readyz (0: a free port; the log says which).',
+    ),
+  ],
   log: [
     setting(
       'LOG_LEVEL',
@@ -271,9 +308,20 @@ export interface IngestConfig {
   readonly pricesOverridesFile: string | undefined;
 }
 
+export interface DetectConfig {
+  readonly topic: string;
+  readonly groupId: string;
+  readonly alertsTopic: string;
+  readonly allowedLatenessMs: number;
+  readonly idleAdvanceMs: number;
+  readonly budgetReloadMs: number;
+  readonly httpPort: number;
+}
+
 export interface Config {
   readonly kafka: KafkaConfig;
   readonly ingest: IngestConfig;
+  readonly detect: DetectConfig;
   readonly clickhouse: ClickHouseConfig;
   readonly local: LocalInfraConfig;
   readonly logLevel: string;
@@ -425,6 +473,15 @@ export function loadConfig(
       sessionTimeoutMs: get<number>('INGEST_SESSION_TIMEOUT_MS'),
       httpPort: get<number>('INGEST_HTTP_PORT'),
       pricesOverridesFile: get<string | undefined>('PRICES_OVERRIDES_FILE'),
+    },
+    detect: {
+      topic: get<string>('DETECT_TOPIC'),
+      groupId: get<string>('DETECT_GROUP_ID'),
+      alertsTopic: get<string>('DETECT_ALERTS_TOPIC'),
+      allowedLatenessMs: get<number>('DETECT_ALLOWED_LATENESS_MS'),
+      idleAdvanceMs: get<number>('DETECT_IDLE_ADVANCE_MS'),
+      budgetReloadMs: get<number>('DETECT_BUDGET_RELOAD_MS'),
+      httpPort: get<number>('DETECT_HTTP_PORT'),
     },
     logLevel: get<string>('LOG_LEVEL'),
   };
