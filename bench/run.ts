@@ -2,6 +2,7 @@
  * Benchmarks: `npm run bench -- <name>` (or `npm run bench:<name>`). Each prints a Markdown table to paste into
  * BENCHMARKS.md, with the command that produced it, and writes its raw figures to .tokenledger/bench/<name>.json.
  */
+import { detectBench } from './detect';
 import { emitBench } from './emit';
 import { endpointInsertBench } from './endpoint-insert';
 import { ingestBench } from './ingest';
@@ -21,6 +22,11 @@ const BENCHES: Record<string, { describe: string; run: (args: string[]) => Promi
     describe:
       'events/s drained from Kafka into ClickHouse by tokenledger ingest vs the Kafka table engine; freshness; RSS',
     run: ingestBench,
+  },
+  detect: {
+    describe:
+      'spike detector vs a rolling z-score on labelled synthetic usage: precision, recall, F1, delay, alerts/team/week',
+    run: detectBench,
   },
 };
 
