@@ -10,7 +10,7 @@
  *   over-dispersion factor φ learned from standardised minute residuals outside spikes.
  *
  * The expected rate for an hour, by how much history the scope has (docs/decisions/0012-detector.md):
- *   ≥ 14 days  hour of week: median of the same hour ±1 in each of the last 4 weeks;
+ *   ≥ 7 days   hour of week: median of the same hour ±1 in each of the last (up to) 4 weeks;
  *   ≥ 2 days   hour of day:  median of the same hour ±1 on each of the last 7 days;
  *   ≥ 1 hour   flat:         median of the complete hours so far (at most 48);
  *   less       none:         no spike alerts yet (budgets still apply).
@@ -19,8 +19,9 @@
  *
  * A window W (1, 3, 5, 15, 60 min) fires when, over its minutes, all three gates hold:
  *   relative  observed ≥ ratio × expected                  (warning 2×, critical 5×)
- *   absolute  (observed − expected) ≥ $X/h × W/60           (warning $25/h, critical $250/h)
- *   noise     observed − expected ≥ k σ_W, σ_W² = φ·q·expected_W (k = 5)
+ *   absolute  (observed − expected) ≥ $X/h × max(W, 3)/60   (warning $25/h, critical $250/h)
+ *   noise     observed − expected ≥ k σ_W, σ_W² = φ·q·expected_W (k = 5·(1 + 0.6/√W): 8σ at 1 min),
+ *             and ≥ the largest single call seen lately + 3σ_W, and ≥ 4 q
  * The relative gate keeps big teams' normal swings quiet, the absolute gate keeps small teams from paging anyone,
  * the noise gate keeps sparse, lumpy spend (few expensive calls) from looking like a spike.
  */
@@ -31,7 +32,7 @@ import type { MinuteTotals, ScopeMinute, ScopeRef, SpikeDecision } from './types
 export interface SpikeLevel {
   /** observed ≥ ratio × expected */
   readonly ratio: number;
-  /** observed − expected ≥ this many USD per hour (scaled to the window) */
+  /** observed − expected ≥ this many USD per hour, over the window (counted as at least 3 minutes) */
   readonly excessUsdPerHour: number;
 }
 
@@ -40,19 +41,13 @@ export interface SpikeSettings {
   readonly windowsMinutes: readonly number[];
   readonly warning: SpikeLevel;
   readonly critical: SpikeLevel;
-  /** the noise gate: excess ≥ sigmas × σ of the window (at least; see tailMargin) */
+  /** the noise gate: excess ≥ sigmas × σ of the window (scaled up for short windows: 8σ at 1 min) */
   readonly sigmas: number;
   /**
    * ... and ≥ this many "typical expensive calls" (q, the cost-weighted mean call cost): a scope that spends
    * a few calls an hour is a Poisson process far from Gaussian, where one call above the mean is not a spike.
    */
   readonly minExcessCalls: number;
-  /**
-   * The noise gate also stays this factor above the largest standardised excess the scope showed in quiet
-   * minutes recently (decaying with a 3-day half-life): call costs are heavy-tailed, and a scope whose spend is
-   * a few expensive calls a minute shows 6σ "noise" that a Gaussian never would.
-   */
-  readonly tailMargin: number;
   /** minutes of data a scope needs before it can alert */
   readonly minHistoryMinutes: number;
   /** an episode ends after this many quiet minutes */
@@ -74,7 +69,6 @@ export const DEFAULT_SPIKE_SETTINGS: SpikeSettings = {
   critical: { ratio: 5, excessUsdPerHour: 250 },
   sigmas: 5,
   minExcessCalls: 4,
-  tailMargin: 1.25,
   minHistoryMinutes: 60,
   resolveAfterMinutes: 5,
   resolveRatio: 1.5,
@@ -87,8 +81,6 @@ const RING = 60;
 const HISTORY_HOURS = 5 * 7 * 24;
 const LEVEL_HOURS = 24;
 const EMPTY_MAP: ReadonlyMap<string, number> = new Map();
-/** per-minute decay of the tail high-water marks: half-life 3 days */
-const TAIL_DECAY = 0.5 ** (1 / (3 * 1440));
 /** per-minute decay of the largest single call: half-life 7 days */
 const MAX_CALL_DECAY = 0.5 ** (1 / (7 * 1440));
 
@@ -115,8 +107,6 @@ interface WindowSums {
   readonly expected: number;
   readonly tokens: number;
   readonly sigma: number;
-  /** index of the window in settings.windowsMinutes */
-  readonly index: number;
 }
 
 class ScopeState {
@@ -144,8 +134,6 @@ class ScopeState {
   maxCall = 0;
   /** over-dispersion: EWMA of squared standardised minute residuals, ≥ 1 */
   phi = 1;
-  /** per window: decaying maximum of (observed − expected)/σ seen outside episodes */
-  tail: Float64Array;
   tokensPerNano = Number.NaN;
   episode: Episode | null = null;
   cooldownUntil = -Infinity;
@@ -153,12 +141,7 @@ class ScopeState {
   relearnUntil = -Infinity;
   lastActive = Number.NaN;
 
-  constructor(
-    readonly ref: ScopeRef,
-    windows: number,
-  ) {
-    this.tail = new Float64Array(windows);
-  }
+  constructor(readonly ref: ScopeRef) {}
 
   hourValue(h: number): number | undefined {
     const i = h % HISTORY_HOURS;
@@ -177,7 +160,7 @@ export class SpikeDetector {
   readonly settings: SpikeSettings;
   private readonly scopes = new Map<string, ScopeState>();
   /** every team of this detector summed: its daily and weekly shape is the fallback for new teams */
-  private readonly org = new ScopeState({ scope: 'team', team_id: '', model: null, org_id: null }, 0);
+  private readonly org = new ScopeState({ scope: 'team', team_id: '', model: null, org_id: null });
   private lastMinute = Number.NaN;
 
   constructor(settings: Partial<SpikeSettings> = {}) {
@@ -206,11 +189,19 @@ export class SpikeDetector {
   warmHour(ref: ScopeRef, hourStart: number, cost: number, tokens: number, requests: number): void {
     const s = this.stateOf(ref);
     const h = Math.floor(hourStart / HOUR_MS);
-    const i = h % HISTORY_HOURS;
-    s.hourCost[i] = cost;
-    s.hourStamp[i] = h + 1;
     const m = h * 60;
     if (!(s.firstMinute <= m)) s.firstMinute = m;
+    // the rollup holds past spikes too: with enough history, an hour far above its seasonal expectation is
+    // learned as the warning ratio times that expectation, as it would have been live (call in hour order)
+    const tier = tierFor(s, h);
+    let learned = cost;
+    if (tier === 'hour_of_week' || tier === 'hour_of_day') {
+      const p = this.profile(s, h, tier);
+      if (p > 0) learned = Math.min(cost, this.settings.warning.ratio * p);
+    }
+    const i = h % HISTORY_HOURS;
+    s.hourCost[i] = learned;
+    s.hourStamp[i] = h + 1;
     if (Number.isNaN(s.q) && requests > 0 && cost > 0) s.q = (2 * cost) / requests;
     if (cost > 0 && tokens > 0) s.tokensPerNano = ewma(s.tokensPerNano, tokens / cost, 0.05);
     if (!(s.lastActive >= m)) s.lastActive = m;
@@ -231,9 +222,7 @@ export class SpikeDetector {
       // idle minutes between two closes: every scope spent nothing (bounded: at most an hour is replayed)
       for (let gap = Math.max(this.lastMinute + 1, m - RING); gap < m; gap++) this.step(gap, EMPTY, out);
     }
-    for (const [key, sm] of observed)
-      if (!this.scopes.has(key))
-        this.scopes.set(key, new ScopeState(sm.ref, this.settings.windowsMinutes.length));
+    for (const [key, sm] of observed) if (!this.scopes.has(key)) this.scopes.set(key, new ScopeState(sm.ref));
     this.step(m, observed, out);
     this.lastMinute = m;
     if (m % 60 === 0) this.prune(m);
@@ -271,7 +260,7 @@ export class SpikeDetector {
     const key = scopeKey(ref);
     let s = this.scopes.get(key);
     if (s === undefined) {
-      s = new ScopeState(ref, this.settings.windowsMinutes.length);
+      s = new ScopeState(ref);
       this.scopes.set(key, s);
     }
     return s;
@@ -340,20 +329,17 @@ export class SpikeDetector {
     if (m - s.firstMinute >= this.settings.minHistoryMinutes) this.detect(s, m, sums, cost, suppressed, out);
     // learn from this minute only if it is not part of a spike (decided just above)
     const learning = s.episode === null || m < s.relearnUntil;
-    s.curHourClean += learning ? cost : Math.min(cost, expected);
+    // inside an episode the hour learns at most the warning ratio times the expectation: a spike barely moves
+    // the baseline, while a baseline that was simply too low still catches up. A young scope (no seasonal
+    // baseline of its own yet) learns what it sees: it cannot tell its first business peak from a spike.
+    const seasonal = s.tier === 'hour_of_week' || s.tier === 'hour_of_day';
+    s.curHourClean += learning || !seasonal ? cost : Math.min(cost, this.settings.warning.ratio * expected);
     if (!learning) return;
     if (expected > 0) {
-      // over-dispersion; one wild minute moves φ by at most 25 × 0.02
+      // over-dispersion; capped at 3σ per minute so a baseline that is off for a while (not noise) cannot
+      // make the noise gate deaf
       const z2 = (cost - expected) ** 2 / (s.q * expected);
-      s.phi = Math.max(1, ewma(s.phi, Math.min(z2, 25), 0.02));
-    }
-    // the tail: what this scope's quiet spend looks like in σ units, per window (capped: a missed spike must
-    // not deafen the scope for days)
-    const cap = 2 * this.settings.sigmas;
-    for (const w of sums) {
-      if (w.start < s.cooldownUntil * MINUTE_MS) continue;
-      const z = w.sigma > 0 ? Math.min(cap, (w.observed - w.expected) / w.sigma) : 0;
-      s.tail[w.index] = Math.max((s.tail[w.index] ?? 0) * TAIL_DECAY, z);
+      s.phi = Math.max(1, ewma(s.phi, Math.min(z2, 9), 0.02));
     }
   }
 
@@ -457,10 +443,9 @@ export class SpikeDetector {
         tokens += s.minTokens[r] ?? 0;
         covered++;
       }
-      const index = windows.indexOf(k + 1);
-      if (index >= 0 && covered === k + 1) {
+      if (windows.includes(k + 1) && covered === k + 1) {
         const sigma = Math.sqrt(phiQ * Math.max(expected, 0));
-        out.push({ minutes: k + 1, start: mm * MINUTE_MS, observed, expected, tokens, sigma, index });
+        out.push({ minutes: k + 1, start: mm * MINUTE_MS, observed, expected, tokens, sigma });
       }
     }
     return out;
@@ -468,14 +453,11 @@ export class SpikeDetector {
 
   private passes(s: ScopeState, w: WindowSums, level: SpikeLevel): boolean {
     const excess = w.observed - w.expected;
-    // short windows hold fewer calls and are further from Gaussian: a stricter noise gate (7σ at 1 min)
-    const k = Math.max(
-      this.settings.sigmas * (1 + 0.4 / Math.sqrt(w.minutes)),
-      this.settings.tailMargin * (s.tail[w.index] ?? 0),
-    );
+    // short windows hold fewer calls and are further from Gaussian: a stricter noise gate (8σ at 1 min)
+    const k = this.settings.sigmas * (1 + 0.6 / Math.sqrt(w.minutes));
     return (
       w.observed >= level.ratio * w.expected &&
-      excess >= (level.excessUsdPerHour * NANO_PER_USD * w.minutes) / 60 &&
+      excess >= (level.excessUsdPerHour * NANO_PER_USD * Math.max(w.minutes, 3)) / 60 &&
       excess >= k * w.sigma &&
       // the heaviest call lately explains that much of an excess; the rest must still stand out
       excess >= s.maxCall + 3 * w.sigma &&
@@ -544,16 +526,25 @@ export class SpikeDetector {
     s.tier = tier;
     const hourly = this.profile(shapeOf, h, shapeTier);
     let level = 1;
-    if (tier !== 'flat') {
+    if (borrow) {
       let actual = 0;
       let profiled = 0;
-      for (let j = 1; j <= (borrow ? 48 : LEVEL_HOURS); j++) {
+      for (let j = 1; j <= 48; j++) {
         const v = s.hourValue(h - j);
         if (v === undefined) continue;
         actual += v;
         profiled += this.profile(shapeOf, h - j, shapeTier);
       }
-      if (profiled > 0) level = borrow ? actual / profiled : Math.min(5, Math.max(0.2, actual / profiled));
+      if (profiled > 0) level = actual / profiled;
+    } else if (tier !== 'flat') {
+      // the median of the last day's hourly ratios: one past spike cannot drag the level (a ratio of sums can)
+      const ratios: number[] = [];
+      for (let j = 1; j <= LEVEL_HOURS; j++) {
+        const v = s.hourValue(h - j);
+        const p = v === undefined ? 0 : this.profile(s, h - j, tier);
+        if (v !== undefined && p > 0) ratios.push(v / p);
+      }
+      if (ratios.length >= 6) level = Math.min(5, Math.max(0.2, median(ratios)));
     }
     s.expectedPerMinute = (hourly * level) / 60;
   }
@@ -588,7 +579,7 @@ const EMPTY: ReadonlyMap<string, ScopeMinute> = new Map();
 function tierFor(s: ScopeState, h: number): BaselineTier {
   if (Number.isNaN(s.firstMinute)) return 'none';
   const hours = h - Math.floor(s.firstMinute / 60);
-  if (hours >= 14 * 24) return 'hour_of_week';
+  if (hours >= 7 * 24) return 'hour_of_week';
   if (hours >= 2 * 24) return 'hour_of_day';
   if (hours >= 1) return 'flat';
   return 'none';
