@@ -252,7 +252,10 @@ export interface OpenSpike {
   readonly org_id: string | null;
   readonly scope: AlertScope;
   readonly model: string | null;
+  /** the episode's severity now: critical when an escalation was recorded */
   readonly severity: AlertSeverity;
+  /** the severity the episode opened with (this alert's own) */
+  readonly opened_with: AlertSeverity;
   /** ms since the epoch (UTC) */
   readonly window_start: number;
   readonly window_end: number;
@@ -260,8 +263,10 @@ export interface OpenSpike {
 }
 
 /**
- * The cost_spike alerts fired at or after `since` (ms) that no spike_resolved (fired at or after `since`)
- * names in related_alert_id, oldest window first.
+ * The episodes still open: each cost_spike that opened an episode (related_alert_id empty), fired at or after
+ * `since` (ms), that no spike_resolved names, oldest window first. An escalation (a later critical cost_spike of
+ * the same episode, related_alert_id = the opening alert) is not an episode of its own: it only raises the
+ * severity reported for the episode it escalates.
  */
 export async function openSpikes(ch: ClickHouseClient, since: number): Promise<OpenSpike[]> {
   const rows = await queryRows<{
@@ -271,25 +276,36 @@ export async function openSpikes(ch: ClickHouseClient, since: number): Promise<O
     scope: AlertScope;
     model: string;
     severity: AlertSeverity;
+    opened_with: AlertSeverity;
     window_start_ms: string | number;
     window_end_ms: string | number;
     fired_at_ms: string | number;
   }>(
     ch,
     // aliases differ from the column names: ClickHouse resolves an alias in WHERE before the column
-    `SELECT alert_id, team_id, org_id, scope, model, severity,
-            toUnixTimestamp64Milli(window_start) AS window_start_ms,
-            toUnixTimestamp64Milli(window_end) AS window_end_ms,
-            toUnixTimestamp64Milli(fired_at) AS fired_at_ms
-     FROM ${ALERTS_TABLE}
-     WHERE kind = 'cost_spike'
-       AND fired_at >= fromUnixTimestamp64Milli({since:Int64})
-       AND alert_id NOT IN (
-         SELECT related_alert_id FROM ${ALERTS_TABLE}
-         WHERE kind = 'spike_resolved' AND related_alert_id != ''
-           AND fired_at >= fromUnixTimestamp64Milli({since:Int64}))
-     ORDER BY alert_id, recorded_at DESC
-     LIMIT 1 BY alert_id`,
+    `SELECT o.alert_id AS alert_id, o.team_id AS team_id, o.org_id AS org_id, o.scope AS scope, o.model AS model,
+            if(o.severity = 'critical' OR e.alert_id != '', 'critical', o.severity) AS severity,
+            o.severity AS opened_with,
+            toUnixTimestamp64Milli(o.window_start) AS window_start_ms,
+            toUnixTimestamp64Milli(o.window_end) AS window_end_ms,
+            toUnixTimestamp64Milli(o.fired_at) AS fired_at_ms
+     FROM (
+       SELECT * FROM ${ALERTS_TABLE}
+       WHERE kind = 'cost_spike' AND related_alert_id = ''
+         AND fired_at >= fromUnixTimestamp64Milli({since:Int64})
+         AND alert_id NOT IN (
+           SELECT related_alert_id FROM ${ALERTS_TABLE}
+           WHERE kind = 'spike_resolved' AND related_alert_id != ''
+             AND fired_at >= fromUnixTimestamp64Milli({since:Int64}))
+       ORDER BY alert_id, recorded_at DESC
+       LIMIT 1 BY alert_id) AS o
+     LEFT JOIN (
+       SELECT DISTINCT alert_id, related_alert_id FROM ${ALERTS_TABLE}
+       WHERE kind = 'cost_spike' AND related_alert_id != ''
+         AND fired_at >= fromUnixTimestamp64Milli({since:Int64})) AS e
+     ON e.related_alert_id = o.alert_id
+     ORDER BY o.alert_id, severity
+     LIMIT 1 BY o.alert_id`,
     { since: Math.floor(since) },
   );
   return rows
@@ -300,6 +316,7 @@ export async function openSpikes(ch: ClickHouseClient, since: number): Promise<O
       scope: r.scope,
       model: r.model === '' ? null : r.model,
       severity: r.severity,
+      opened_with: r.opened_with,
       window_start: Number(r.window_start_ms),
       window_end: Number(r.window_end_ms),
       fired_at: Number(r.fired_at_ms),

@@ -110,7 +110,9 @@ export function spikeAlert(d: SpikeDecision, firedAt: number, detector: string):
     budget: null,
     top_contributors: d.contributors,
     message: spikeMessage(d),
-    related_alert_id: d.kind === 'spike_resolved' ? spikeAlertId(d, d.episodeSeverity) : null,
+    // a resolution names the alert that opened its episode; so does an escalation (warning → critical)
+    related_alert_id:
+      d.kind === 'spike_resolved' || d.severity !== d.episodeSeverity ? spikeAlertId(d, d.episodeSeverity) : null,
     detector,
   };
 }

@@ -23,11 +23,13 @@ import type { Registry } from 'prom-client';
 import { classifyClickHouseError, isTokenledgerError } from '../../lib/errors';
 import { rateLimitedLog } from '../../lib/logger';
 import type { Logger } from '../../lib/logger';
-import type { Alert, AlertSeverity } from '../../schemas/alert/types';
+import type { Alert } from '../../schemas/alert/types';
 import { usageEventRegistry } from '../../schemas/usage-event/schema';
+import type { UsageEvent } from '../../schemas/usage-event/types';
 import { createAlertSink, openSpikes, recordedAlertIds } from '../alerts';
 import type { AlertSink } from '../alerts';
 import { createConverter, PartitionDedupe } from '../ingest';
+import type { UsageRow } from '../ingest';
 import type { Catalog } from '../pricing';
 import { decisionAlertId, spikeAlert } from './alerts';
 import { loadBudgets } from './budget-store';
@@ -40,9 +42,9 @@ import { periodBounds } from './periods';
 import { SpikeDetector } from './spike';
 import type { SpikeSettings } from './spike';
 import { HOUR_MS, MINUTE_MS } from './types';
-import type { ScopeRef, SpikeDecision } from './types';
+import type { SpikeDecision } from './types';
 import { clickhouseWarmSource, minuteStart } from './warm';
-import type { WarmSource } from './warm';
+import type { RepeatCandidate, WarmSource } from './warm';
 
 export interface DetectOptions {
   readonly kafka: Kafka;
@@ -81,15 +83,21 @@ export interface Detect {
 interface PartitionState {
   readonly engine: SpikeDetector;
   readonly buckets: MinuteBuckets;
-  /** the next minute (index) to close */
+  /** the next minute (index) to close; NaN until the partition's first event when ClickHouse had none */
   nextMinute: number;
   /** offsets at or below this are counted (warm-up or live) */
   done: number;
   readonly dedupe: PartitionDedupe;
+  /** newest event time seen in the partition (clamped to the wall clock): its watermark's basis */
+  newestAt: number;
+  /** wall clock of its last event: an idle partition's watermark follows the wall clock */
+  lastEventWall: number;
 }
 
 /** Baselines look back 5 weeks; recorded alerts as far. */
 const HISTORY_MS = 35 * 24 * HOUR_MS;
+/** A warm-up replays at most this many minutes of raw events. */
+const MAX_REPLAY_MINUTES = 180;
 
 export function createDetect(o: DetectOptions): Detect {
   const log = o.logger.child({ module: 'detect', topic: o.topic, groupId: o.groupId });
@@ -104,8 +112,10 @@ export function createDetect(o: DetectOptions): Detect {
     detector: name,
   });
   const partitions = new Map<number, PartitionState>();
-  /** alert ids already delivered or recorded: never delivered again by this process */
+  /** alert ids delivered or recorded: never delivered again by this process */
   const delivered = new Set<string>();
+  /** alerts decided and not yet delivered (a failed delivery is retried with the next batch or tick) */
+  let pending: Alert[] = [];
   const logLimited = rateLimitedLog(log, 'warn');
   let consumer: Consumer | undefined;
   let producer: Producer | undefined;
@@ -114,12 +124,11 @@ export function createDetect(o: DetectOptions): Detect {
   let clickhouseOk = true;
   let fatal: Error | undefined;
   let stopping = false;
-  let newestEventAt = Number.NEGATIVE_INFINITY;
-  let lastEventWall = Date.now();
   let evaluatedMinute = Number.NaN;
   let budgetsChanged = false;
+  let ticking = false;
   let timers: NodeJS.Timeout[] = [];
-  // one thing at a time: batches, the idle clock and budget reloads all touch the same state
+  // one thing at a time: batches, the idle clock and budget changes all touch the same state
   let queue: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
     const run = queue.then(fn, fn);
@@ -127,7 +136,7 @@ export function createDetect(o: DetectOptions): Detect {
     return run;
   };
 
-  async function withRetry<T>(what: string, fn: () => Promise<T>, p?: EachBatchPayload): Promise<T> {
+  async function withRetry<T>(what: string, fn: () => Promise<T>, beat?: () => Promise<void>): Promise<T> {
     let delay = 200;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -141,18 +150,20 @@ export function createDetect(o: DetectOptions): Detect {
         logLimited('retry', { err, what, attempt }, 'detector: dependency unavailable; retrying');
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(5000, delay * 2);
-        await p?.heartbeat().catch(() => undefined);
+        await beat?.().catch(() => undefined);
       }
     }
   }
 
-  /** Delivers alerts not delivered before; marks them delivered. */
-  async function deliver(alerts: Alert[], p?: EachBatchPayload): Promise<void> {
-    const fresh = alerts.filter((a) => !delivered.has(a.alert_id));
-    if (fresh.length === 0 || sink === undefined) return;
+  /** Delivers what is pending plus `alerts`; what fails stays pending (and the error is thrown). */
+  async function deliver(alerts: readonly Alert[], beat?: () => Promise<void>): Promise<void> {
+    for (const a of alerts) if (!delivered.has(a.alert_id)) pending.push(a);
+    if (pending.length === 0 || sink === undefined) return;
     const s = sink;
-    await withRetry(`delivering ${fresh.length} alerts`, () => s.deliver(fresh), p);
-    for (const a of fresh) {
+    const batch = pending.filter((a, i) => pending.findIndex((b) => b.alert_id === a.alert_id) === i);
+    await withRetry(`delivering ${batch.length} alerts`, () => s.deliver(batch), beat);
+    pending = [];
+    for (const a of batch) {
       delivered.add(a.alert_id);
       metrics.alerts.inc({ kind: a.kind, severity: a.severity });
       log.info({ alertId: a.alert_id, kind: a.kind, severity: a.severity, team: a.team_id }, a.message);
@@ -164,19 +175,23 @@ export function createDetect(o: DetectOptions): Detect {
   }
 
   /** Rebuilds a partition's state from ClickHouse (see the header). Returns it and the alerts it decided. */
-  async function warmPartition(partition: number): Promise<{ state: PartitionState; alerts: Alert[] }> {
+  async function warmPartition(
+    partition: number,
+    beat: () => Promise<void>,
+  ): Promise<{ state: PartitionState; alerts: Alert[] }> {
     const started = Date.now();
     const progress = await warm.progress(o.topic, partition);
-    const ref = Number.isNaN(progress.newestAt) ? Date.now() : progress.newestAt;
+    const ref = Number.isNaN(progress.newestAt) ? Date.now() : Math.min(progress.newestAt, Date.now());
     const replayFrom = Math.floor(ref / HOUR_MS) * HOUR_MS - HOUR_MS;
     const teams = await warm.teams(o.topic, partition, ref - HISTORY_MS);
+    await beat();
     const engine = new SpikeDetector(o.spike);
     const hours = await warm.hours(teams, replayFrom - HISTORY_MS, replayFrom);
+    await beat();
     const teamHours = new Map<string, { cost: number; tokens: number; requests: number }>();
     for (const h of hours) {
-      const org = h.org_id === '' ? null : h.org_id;
       engine.warmHour(
-        { scope: 'team_model', team_id: h.team_id, model: h.model, org_id: org },
+        { scope: 'team_model', team_id: h.team_id, model: h.model, org_id: null },
         h.hour,
         h.cost,
         h.tokens,
@@ -199,32 +214,28 @@ export function createDetect(o: DetectOptions): Detect {
         t.requests,
       );
     }
+    engine.finishWarm(replayFrom);
 
-    const recorded = await recordedAlertIds(o.clickhouse, { teams, since: ref - HISTORY_MS });
+    // every alert recorded lately (budget alerts of project and user budgets may carry any team)
+    const recorded = await recordedAlertIds(o.clickhouse, { since: ref - HISTORY_MS });
     for (const id of recorded) delivered.add(id);
     ledger.markFired(recorded);
-    // episodes an earlier run opened and did not resolve: resumed, not alerted again
-    const open = (await openSpikes(o.clickhouse, ref - HISTORY_MS)).filter((s) => teams.includes(s.team_id));
-    const episodes = new Map<
-      string,
-      { ref: ScopeRef; start: number; first: AlertSeverity; top: AlertSeverity }
-    >();
-    for (const s of open) {
-      if (s.scope !== 'team' && s.scope !== 'team_model') continue;
-      const key = `${s.scope}\u0000${s.team_id}\u0000${s.model ?? ''}\u0000${s.window_start}`;
-      const e = episodes.get(key);
-      if (e === undefined) {
-        episodes.set(key, {
-          ref: { scope: s.scope, team_id: s.team_id, model: s.model, org_id: s.org_id },
-          start: s.window_start,
-          first: s.severity,
-          top: s.severity,
-        });
-      } else if (s.severity === 'critical') {
-        e.top = 'critical';
-      }
+    // episodes an earlier run opened before the replay window and did not resolve: resumed, not alerted
+    // again; later ones are decided again by the replay itself (with the same ids)
+    const open = await openSpikes(o.clickhouse, ref - HISTORY_MS);
+    let adopted = 0;
+    for (const e of open) {
+      if (!teams.includes(e.team_id) || e.window_start >= replayFrom) continue;
+      if (e.scope !== 'team' && e.scope !== 'team_model') continue;
+      engine.adoptEpisode(
+        { scope: e.scope, team_id: e.team_id, model: e.model, org_id: e.org_id },
+        e.window_start,
+        e.opened_with,
+        e.severity,
+      );
+      adopted++;
     }
-    for (const e of episodes.values()) engine.adoptEpisode(e.ref, e.start, e.first, e.top);
+    await beat();
 
     // replay the last hour or two minute by minute: recent windows, and decisions a crash may have lost
     const buckets = new MinuteBuckets();
@@ -240,12 +251,18 @@ export function createDetect(o: DetectOptions): Detect {
         tokens: r.tokens,
       });
     }
-    const closeBefore = Math.floor((Math.max(ref, newestEventAt) - lateness) / MINUTE_MS);
     const now = Date.now();
     const decisions: SpikeDecision[] = [];
-    let next = replayFrom / MINUTE_MS;
-    for (; next < closeBefore; next++)
-      decisions.push(...engine.closeMinute(next * MINUTE_MS, buckets.take(next)));
+    // nothing of this partition in ClickHouse yet: its minutes start with its first event (NaN until then)
+    let next = Number.NaN;
+    if (progress.offset >= 0) {
+      const closeBefore = Math.floor((ref - lateness) / MINUTE_MS);
+      next = Math.max(replayFrom / MINUTE_MS, closeBefore - MAX_REPLAY_MINUTES);
+      for (; next < closeBefore; next++) {
+        decisions.push(...engine.closeMinute(next * MINUTE_MS, buckets.take(next)));
+      }
+    }
+    await beat();
 
     for (const b of ledger.list()) {
       const bounds = periodBounds(ref, b.period, b.time_zone);
@@ -258,15 +275,15 @@ export function createDetect(o: DetectOptions): Detect {
         minuteStart(ref) - ledger.historyMs(b.budget_id),
       );
       ledger.seed(partition, b.budget_id, bounds.start, spend.spent, spend.minutes);
+      await beat();
     }
-    if (!Number.isNaN(progress.newestAt)) newestEventAt = Math.max(newestEventAt, progress.newestAt);
     log.info(
       {
         partition,
         resumeAfterOffset: progress.offset,
         teams: teams.length,
         hours: hours.length,
-        openEpisodes: episodes.size,
+        adoptedEpisodes: adopted,
         recordedAlerts: recorded.size,
         ms: Date.now() - started,
       },
@@ -278,27 +295,42 @@ export function createDetect(o: DetectOptions): Detect {
         buckets,
         nextMinute: next,
         done: progress.offset,
-        dedupe: new PartitionDedupe(10 * 60_000, Number.NEGATIVE_INFINITY),
+        dedupe: new PartitionDedupe(
+          10 * 60_000,
+          Number.isNaN(progress.newestAt) ? -Infinity : progress.newestAt,
+        ),
+        newestAt: Number.isNaN(progress.newestAt) ? -Infinity : ref,
+        lastEventWall: now,
       },
       alerts: spikeAlerts(decisions, now),
     };
   }
 
-  /** Closes every minute the watermark has passed, in every partition; then the budget checks. */
+  /**
+   * Closes every minute each partition's watermark has passed (its newest event time − the allowed lateness;
+   * the wall clock when it has been idle), then the budget checks up to the slowest partition's watermark.
+   */
   function closeMinutes(now: number): Alert[] {
-    const idle = now - lastEventWall >= idleAdvance;
-    const basis = idle ? Math.max(newestEventAt, now - idleAdvance) : newestEventAt;
-    if (!Number.isFinite(basis)) return [];
-    const watermark = basis - lateness;
-    metrics.watermarkLag.set(Math.max(0, (now - watermark) / 1000));
-    const target = Math.floor(watermark / MINUTE_MS);
     const alerts: Alert[] = [];
     let scopes = 0;
+    let slowest = Number.POSITIVE_INFINITY;
     for (const st of partitions.values()) {
-      // a long gap (an idle partition) is closed from at most an hour back; older buckets are dropped
+      scopes += st.engine.size;
+      const idle = now - st.lastEventWall >= idleAdvance;
+      const basis = idle ? Math.max(st.newestAt, now - idleAdvance) : st.newestAt;
+      if (!Number.isFinite(basis)) continue;
+      const target = Math.floor((basis - lateness) / MINUTE_MS);
+      slowest = Math.min(slowest, target);
+      if (Number.isNaN(st.nextMinute)) {
+        const first = st.buckets.earliest();
+        if (first === undefined) continue;
+        st.nextMinute = first;
+      }
+      // a long gap (an idle stretch) is closed from at most an hour back; minutes with spend before that are
+      // closed first, in order, so their spend still reaches the hourly history
       if (target - st.nextMinute > 60) {
         for (let m = st.buckets.earliest(); m !== undefined && m < target - 60; m = st.buckets.earliest()) {
-          st.buckets.take(m);
+          alerts.push(...spikeAlerts(st.engine.closeMinute(m * MINUTE_MS, st.buckets.take(m)), now));
         }
         st.nextMinute = target - 60;
       }
@@ -310,12 +342,14 @@ export function createDetect(o: DetectOptions): Detect {
           ),
         );
       }
-      scopes += st.engine.size;
     }
     metrics.scopes.set(scopes);
-    if (partitions.size > 0 && !(evaluatedMinute >= target)) {
-      evaluatedMinute = target;
-      alerts.push(...ledger.evaluate(target * MINUTE_MS, now));
+    if (Number.isFinite(slowest)) {
+      metrics.watermarkLag.set(Math.max(0, (now - slowest * MINUTE_MS) / 1000));
+      if (!(evaluatedMinute >= slowest)) {
+        evaluatedMinute = slowest;
+        alerts.push(...ledger.evaluate(slowest * MINUTE_MS, now));
+      }
     }
     return alerts;
   }
@@ -323,22 +357,29 @@ export function createDetect(o: DetectOptions): Detect {
   async function eachBatch(p: EachBatchPayload): Promise<void> {
     const { batch } = p;
     const partition = batch.partition;
+    const beat = (): Promise<void> => p.heartbeat();
     const alerts: Alert[] = [];
     let st = partitions.get(partition);
     if (st === undefined) {
-      const warmed = await withRetry(`warming partition ${partition}`, () => warmPartition(partition), p);
+      const warmed = await withRetry(
+        `warming partition ${partition}`,
+        () => warmPartition(partition, beat),
+        beat,
+      );
       st = warmed.state;
       partitions.set(partition, st);
       alerts.push(...warmed.alerts);
       const first = Number(batch.firstOffset() ?? batch.highWatermark);
       if (first > st.done + 1) {
         // this group's own offset is ahead of ClickHouse: go back to where ingest's rows end
-        await deliver(alerts, p);
+        await deliver(alerts, beat);
         consumer?.seek({ topic: o.topic, partition, offset: String(st.done + 1) });
         return;
       }
     }
     const now = Date.now();
+    const fresh: { row: UsageRow; event: UsageEvent; offset: number }[] = [];
+    const lookups: RepeatCandidate[] = [];
     let last: string | undefined;
     for (const m of batch.messages) {
       if (!p.isRunning() || p.isStale()) break;
@@ -348,7 +389,6 @@ export function createDetect(o: DetectOptions): Detect {
         metrics.events.inc({ outcome: 'skipped_in_clickhouse_state' });
         continue;
       }
-      st.done = offset;
       const c = converter.convert(
         { topic: o.topic, partition, offset: m.offset, key: m.key, value: m.value, headers: m.headers },
         now,
@@ -357,8 +397,25 @@ export function createDetect(o: DetectOptions): Detect {
         metrics.events.inc({ outcome: 'refused' });
         continue;
       }
-      const row = c.row;
-      if (st.dedupe.has(row.event_id)) {
+      fresh.push({ row: c.row, event: c.event, offset });
+      if (st.dedupe.needsLookup(c.row.occurred_at)) {
+        lookups.push({
+          event_id: c.row.event_id,
+          team_id: c.row.team_id,
+          occurred_at: c.row.occurred_at,
+          partition,
+          offset,
+        });
+      }
+    }
+    // client repeats of events ClickHouse has from earlier messages (older than memory can tell)
+    const repeats =
+      lookups.length === 0
+        ? new Set<string>()
+        : await withRetry('looking up repeats', () => warm.repeats(o.topic, lookups), beat);
+    for (const { row, event, offset } of fresh) {
+      st.done = offset;
+      if (st.dedupe.has(row.event_id) || repeats.has(row.event_id)) {
         metrics.events.inc({ outcome: 'duplicate' });
         continue;
       }
@@ -370,10 +427,10 @@ export function createDetect(o: DetectOptions): Detect {
           {
             event_id: row.event_id,
             occurred_at: row.occurred_at,
-            org_id: c.event.org_id,
+            org_id: event.org_id,
             team_id: row.team_id,
-            project_id: c.event.project_id,
-            user_id: c.event.user_id,
+            project_id: event.project_id,
+            user_id: event.user_id,
             cost_nanousd: BigInt(row.cost_nanousd),
             tokens: BigInt(tokens),
           },
@@ -385,35 +442,40 @@ export function createDetect(o: DetectOptions): Detect {
       } else {
         st.buckets.add({
           occurred_at: row.occurred_at,
-          org_id: c.event.org_id,
+          org_id: event.org_id,
           team_id: row.team_id,
-          user_id: c.event.user_id,
+          user_id: event.user_id,
           model: row.request_model,
           cost_nanousd: Number(row.cost_nanousd),
           tokens,
         });
         metrics.events.inc({ outcome: 'counted' });
       }
-      if (row.occurred_at > newestEventAt) newestEventAt = row.occurred_at;
-      lastEventWall = now;
+      // an event from the future (clock skew within validation's limit) must not push the watermark ahead
+      st.newestAt = Math.max(st.newestAt, Math.min(row.occurred_at, now));
+      st.lastEventWall = now;
     }
     alerts.push(...closeMinutes(Date.now()));
     // alerts first, then the offsets: a crash in between repeats the batch, and its alerts keep their ids
-    await deliver(alerts, p);
+    await deliver(alerts, beat);
     if (last !== undefined && !p.isStale()) {
       p.resolveOffset(last);
-      await p.commitOffsetsIfNecessary();
+      await consumer?.commitOffsets([{ topic: o.topic, partition, offset: String(Number(last) + 1) }]);
     }
   }
 
+  /** Reads budgets (I/O outside the queue), then applies them inside it. */
   async function reloadBudgets(): Promise<void> {
-    const list = await withRetry('loading budgets', () => loadBudgets(o.clickhouse));
-    const fresh = ledger.setBudgets(list);
-    if (fresh.length > 0 && partitions.size > 0) {
-      // a new budget needs its spend so far: warm the partitions again (from ClickHouse, on their next batch)
-      log.info({ budgets: fresh }, 'budgets changed: partitions are warmed again');
-      budgetsChanged = true;
-    }
+    const list = await loadBudgets(o.clickhouse);
+    await serial(async () => {
+      const fresh = ledger.setBudgets(list);
+      if (fresh.length > 0 && partitions.size > 0) {
+        // a new budget needs its spend so far: the partitions are warmed again on their next batch
+        log.info({ budgets: fresh }, 'budgets changed: partitions are warmed again');
+        budgetsChanged = true;
+      }
+      await Promise.resolve();
+    });
   }
 
   function dropAll(): void {
@@ -461,6 +523,7 @@ export function createDetect(o: DetectOptions): Detect {
         eachBatchAutoResolve: false,
         eachBatch: (p) =>
           serial(async () => {
+            if (fatal !== undefined) return;
             if (budgetsChanged) {
               budgetsChanged = false;
               dropAll();
@@ -470,22 +533,29 @@ export function createDetect(o: DetectOptions): Detect {
             } catch (err) {
               if (isTokenledgerError(err) && !err.retriable) {
                 fatal = err;
+                log.error({ err }, 'detector stopped on an error retrying cannot fix');
                 o.onFatal?.(err);
+                void c.stop();
               }
               throw err;
             }
           }),
       });
       timers = [
-        // the idle clock: with no events, the watermark follows the wall clock and closes minutes
+        // the idle clock: a partition without events follows the wall clock, so a spike can end in silence
         setInterval(() => {
-          void serial(async () => {
-            if (stopping) return;
-            await deliver(closeMinutes(Date.now()));
-          }).catch((err: unknown) => logLimited('idle', { err }, 'detector: closing idle minutes failed'));
+          if (ticking || stopping) return;
+          ticking = true;
+          void serial(() => deliver(closeMinutes(Date.now())))
+            .catch((err: unknown) =>
+              logLimited('idle', { err }, 'detector: closing idle minutes failed; retried'),
+            )
+            .finally(() => {
+              ticking = false;
+            });
         }, 1000),
         setInterval(() => {
-          void serial(reloadBudgets).catch((err: unknown) =>
+          void reloadBudgets().catch((err: unknown) =>
             logLimited('budgets', { err }, 'detector: reloading budgets failed'),
           );
         }, o.budgetReloadMs ?? 30_000),

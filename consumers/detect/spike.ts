@@ -141,7 +141,7 @@ class ScopeState {
   relearnUntil = -Infinity;
   lastActive = Number.NaN;
 
-  constructor(readonly ref: ScopeRef) {}
+  constructor(public ref: ScopeRef) {}
 
   hourValue(h: number): number | undefined {
     const i = h % HISTORY_HOURS;
@@ -222,7 +222,12 @@ export class SpikeDetector {
       // idle minutes between two closes: every scope spent nothing (bounded: at most an hour is replayed)
       for (let gap = Math.max(this.lastMinute + 1, m - RING); gap < m; gap++) this.step(gap, EMPTY, out);
     }
-    for (const [key, sm] of observed) if (!this.scopes.has(key)) this.scopes.set(key, new ScopeState(sm.ref));
+    for (const [key, sm] of observed) {
+      const s = this.scopes.get(key);
+      if (s === undefined) this.scopes.set(key, new ScopeState(sm.ref));
+      // a scope warmed from the rollup does not know its organisation; the first live minute tells
+      else if (s.ref.org_id === null && sm.ref.org_id !== null) s.ref = sm.ref;
+    }
     this.step(m, observed, out);
     this.lastMinute = m;
     if (m % 60 === 0) this.prune(m);
@@ -409,6 +414,14 @@ export class SpikeDetector {
       });
       s.episode = null;
       s.cooldownUntil = m + 1 + this.settings.cooldownMinutes;
+      if (s.ref.scope === 'team') {
+        // the team's models share its cooldown: their windows hold the spike the team alert already named
+        for (const other of this.scopes.values()) {
+          if (other.ref.scope === 'team_model' && other.ref.team_id === s.ref.team_id) {
+            other.cooldownUntil = Math.max(other.cooldownUntil, s.cooldownUntil);
+          }
+        }
+      }
       if (tooLong) s.relearnUntil = m + 1 + LEVEL_HOURS * 60;
     }
   }
@@ -523,7 +536,13 @@ export class SpikeDetector {
     const shapeOf = borrow ? this.org : s;
     const shapeTier = borrow ? orgTier : tier;
     if (borrow) tier = 'org_shape';
+    // a young scope needs one complete hour of its own (the org's shape is scaled to it)
+    if ((tier === 'flat' || tier === 'org_shape') && !this.hasHistory(s, h)) tier = 'none';
     s.tier = tier;
+    if (tier === 'none') {
+      s.expectedPerMinute = 0;
+      return;
+    }
     const hourly = this.profile(shapeOf, h, shapeTier);
     let level = 1;
     if (borrow) {
@@ -547,6 +566,40 @@ export class SpikeDetector {
       if (ratios.length >= 6) level = Math.min(5, Math.max(0.2, median(ratios)));
     }
     s.expectedPerMinute = (hourly * level) / 60;
+  }
+
+  /** Whether a complete past hour (of the last 48) is known: a flat baseline needs one. */
+  private hasHistory(s: ScopeState, h: number): boolean {
+    for (let j = 1; j <= 48; j++) if (s.hourValue(h - j) !== undefined) return true;
+    return false;
+  }
+
+  /**
+   * Ends a warm-up from the hour rollup: hours in which a scope spent nothing have no rollup rows, but they are
+   * hours of zero spend, not unknown ones (live operation stores them as 0); and the organisation's shape (the
+   * fallback for new teams) is the sum of the teams' hours. `untilHourStart`: the first hour not warmed.
+   */
+  finishWarm(untilHourStart: number): void {
+    const until = Math.floor(untilHourStart / HOUR_MS);
+    const org = new Map<number, number>();
+    for (const s of this.scopes.values()) {
+      if (Number.isNaN(s.firstMinute)) continue;
+      for (let h = Math.max(Math.floor(s.firstMinute / 60), until - HISTORY_HOURS + 1); h < until; h++) {
+        const i = h % HISTORY_HOURS;
+        if (s.hourStamp[i] !== h + 1) {
+          s.hourCost[i] = 0;
+          s.hourStamp[i] = h + 1;
+        }
+        if (s.ref.scope === 'team') org.set(h, (org.get(h) ?? 0) + (s.hourCost[i] ?? 0));
+      }
+      s.expectedHour = Number.NaN;
+    }
+    for (const [h, cost] of org) {
+      const i = h % HISTORY_HOURS;
+      this.org.hourCost[i] = cost;
+      this.org.hourStamp[i] = h + 1;
+      if (!(this.org.firstMinute <= h * 60)) this.org.firstMinute = h * 60;
+    }
   }
 
   /** The seasonal expectation for hour h (nano-USD per hour), before the level correction. */

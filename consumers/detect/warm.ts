@@ -46,6 +46,15 @@ export interface BudgetSpend {
   readonly minutes: [number, bigint][];
 }
 
+/** An event the detector is about to count, and where it came from. */
+export interface RepeatCandidate {
+  readonly event_id: string;
+  readonly team_id: string;
+  readonly occurred_at: number;
+  readonly partition: number;
+  readonly offset: number;
+}
+
 export interface WarmSource {
   progress(topic: string, partition: number): Promise<PartitionProgress>;
   /** teams with events in the partition since `since` (ms) */
@@ -55,6 +64,11 @@ export interface WarmSource {
   /** per-minute spend of the partition's raw events with offset ≤ upTo and occurred_at ≥ from */
   minutes(topic: string, partition: number, upTo: number, from: number): Promise<MinuteRow[]>;
   /** a budget's spend in the partition (offset ≤ upTo) since periodStart, and per minute since minutesFrom */
+  /**
+   * The candidates ClickHouse holds from ANOTHER message (another partition or offset): client repeats of an
+   * event counted before. A candidate that ingest has already written from this very message is not one.
+   */
+  repeats(topic: string, candidates: readonly RepeatCandidate[]): Promise<Set<string>>;
   budgetSpend(
     topic: string,
     partition: number,
@@ -155,6 +169,34 @@ export function clickhouseWarmSource(ch: ClickHouseClient): WarmSource {
         max_call: num(x.max_call),
         tokens: num(x.tokens),
       }));
+    },
+    async repeats(topic, candidates) {
+      const found = new Set<string>();
+      for (let i = 0; i < candidates.length; i += 5000) {
+        const part = candidates.slice(i, i + 5000);
+        const own = new Map(part.map((c) => [c.event_id, c]));
+        let min = Number.POSITIVE_INFINITY;
+        let max = Number.NEGATIVE_INFINITY;
+        for (const c of part) {
+          min = Math.min(min, c.occurred_at);
+          max = Math.max(max, c.occurred_at);
+        }
+        const r = await rows<{ id: string; t: string; p: number; o: string }>(
+          `SELECT toString(event_id) AS id, kafka_topic AS t, kafka_partition AS p, toString(kafka_offset) AS o
+           FROM ${RAW}
+           WHERE team_id IN {teams:Array(String)}
+             AND occurred_at BETWEEN fromUnixTimestamp64Milli({min:Int64}) AND fromUnixTimestamp64Milli({max:Int64})
+             AND event_id IN {ids:Array(UUID)}`,
+          { teams: [...new Set(part.map((c) => c.team_id))], min, max, ids: [...own.keys()] },
+        );
+        for (const x of r) {
+          const c = own.get(x.id);
+          if (c !== undefined && (x.t !== topic || x.p !== c.partition || Number(x.o) !== c.offset)) {
+            found.add(x.id);
+          }
+        }
+      }
+      return found;
     },
     async budgetSpend(topic, partition, upTo, budget, periodStart, minutesFrom) {
       if (upTo < 0) return { spent: 0n, minutes: [] };

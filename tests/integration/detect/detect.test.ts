@@ -162,11 +162,21 @@ test('a runaway loop on top of a steady baseline: a cost_spike alert on the topi
       async () => (await recorded(team, 'cost_spike')).length > 0,
       WAIT,
     );
+    await waitUntil(
+      'the spike is critical',
+      async () =>
+        (await alertsOn(alertsTopic)).some((a) => a.kind === 'cost_spike' && a.severity === 'critical'),
+      WAIT,
+    );
+    // one episode: it opens (warning or straight to critical) and may escalate once, naming the opening alert
     const spikes = (await alertsOn(alertsTopic)).filter((a) => a.kind === 'cost_spike');
-    expect(spikes).toHaveLength(1);
-    const spike = spikes[0];
+    expect(spikes.length).toBeGreaterThanOrEqual(1);
+    expect(spikes.length).toBeLessThanOrEqual(2);
+    const opening = spikes[0];
+    const spike = spikes[spikes.length - 1];
+    if (spikes.length === 2) expect(spike?.related_alert_id).toBe(opening?.alert_id);
     process.stdout.write(
-      `[detect spike] ${spike?.severity ?? ''}: ${spike?.message ?? ''}\n  rule: ${spike?.rule ?? ''}\n`,
+      `[detect spike] ${spikes.map((a) => `${a.severity}: ${a.message}\n  rule: ${a.rule}`).join('\n')}\n`,
     );
     expect(spike).toMatchObject({ team_id: team, scope: 'team', severity: 'critical' });
     expect(spike?.message).toContain('svc-runaway');
@@ -192,7 +202,7 @@ test('a runaway loop on top of a steady baseline: a cost_spike alert on the topi
     );
     await new Promise((r) => setTimeout(r, 4000)); // a few idle-clock ticks: minutes close, nothing fires
     const after = (await alertsOn(alertsTopic)).filter((a) => a.kind === 'cost_spike');
-    expect(after.map((a) => a.alert_id)).toEqual([spike?.alert_id]);
+    expect(after.map((a) => a.alert_id)).toEqual(spikes.map((a) => a.alert_id));
   } finally {
     await detect?.stop();
     await ingest.stop();
