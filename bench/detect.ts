@@ -125,6 +125,8 @@ function runTokenledger(data: SyntheticUsage, warmup: 'rollup' | 'cold'): Tokenl
         d.warmHour(ref, data.startMs + h * 3_600_000, cost, Math.round(cost * TOKENS_PER_NANOUSD), requests);
     });
   }
+  // as detect.ts does after warming from the rollup: quiet hours are zeros, the organisation's shape is known
+  if (first > 0) d.finishWarm(data.startMs + first * MINUTE_MS);
   for (let m = first; m < data.minutes; m++) {
     for (const s of startsAt.get(m) ?? []) tierAtStart.set(s.id, d.tierOf(refs[s.team] as ScopeRef));
     const observed = new Map<string, ScopeMinute>();
