@@ -10,6 +10,8 @@ import { registerInfra } from './commands/infra';
 import { registerMigrate } from './commands/migrate';
 import { registerIngest } from './commands/ingest';
 import { registerPrices } from './commands/prices';
+import { registerReport } from './commands/report';
+import { registerSql } from './commands/sql';
 import { EXIT, report } from './output';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const pkg = require('../package.json') as { version: string };
@@ -32,6 +34,8 @@ export function buildProgram(): Command {
   registerDetect(program);
   registerAlerts(program);
   registerBudgets(program);
+  registerReport(program);
+  registerSql(program);
   program.addHelpText(
     'after',
     `

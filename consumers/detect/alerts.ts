@@ -112,7 +112,9 @@ export function spikeAlert(d: SpikeDecision, firedAt: number, detector: string):
     message: spikeMessage(d),
     // a resolution names the alert that opened its episode; so does an escalation (warning → critical)
     related_alert_id:
-      d.kind === 'spike_resolved' || d.severity !== d.episodeSeverity ? spikeAlertId(d, d.episodeSeverity) : null,
+      d.kind === 'spike_resolved' || d.severity !== d.episodeSeverity
+        ? spikeAlertId(d, d.episodeSeverity)
+        : null,
     detector,
   };
 }
