@@ -183,7 +183,9 @@ export function createDetect(o: DetectOptions): Detect {
     const progress = await warm.progress(o.topic, partition);
     const ref = Number.isNaN(progress.newestAt) ? Date.now() : Math.min(progress.newestAt, Date.now());
     const replayFrom = Math.floor(ref / HOUR_MS) * HOUR_MS - HOUR_MS;
-    const teams = await warm.teams(o.topic, partition, ref - HISTORY_MS);
+    // nothing of the partition in ClickHouse: nothing to learn (rollup rows written since belong to offsets this
+    // detector is about to consume, and would be counted twice)
+    const teams = progress.offset < 0 ? [] : await warm.teams(o.topic, partition, ref - HISTORY_MS);
     await beat();
     const engine = new SpikeDetector(o.spike);
     const hours = await warm.hours(teams, replayFrom - HISTORY_MS, replayFrom);

@@ -584,6 +584,11 @@ export class SpikeDetector {
     const org = new Map<number, number>();
     for (const s of this.scopes.values()) {
       if (Number.isNaN(s.firstMinute)) continue;
+      // a scope's first rollup hour is usually partial (it started mid-hour): live operation never learns a
+      // partial first hour either, so it is forgotten rather than taken for a quiet hour
+      const first = Math.floor(s.firstMinute / 60);
+      if (s.hourValue(first) !== undefined) s.hourStamp[first % HISTORY_HOURS] = 0;
+      s.firstMinute = (first + 1) * 60;
       for (let h = Math.max(Math.floor(s.firstMinute / 60), until - HISTORY_HOURS + 1); h < until; h++) {
         const i = h % HISTORY_HOURS;
         if (s.hourStamp[i] !== h + 1) {
