@@ -1,5 +1,5 @@
 /** How the CLI talks to people: plain lines on stdout, problems on stderr, exit codes that scripts can test. */
-import { isTokenledgerError } from '../lib/errors';
+import { isTokenledgerError, TokenledgerError } from '../lib/errors';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
@@ -30,4 +30,17 @@ export function table(rows: readonly (readonly string[])[]): string {
         .trimEnd(),
     )
     .join('\n');
+}
+
+/** A port flag: a whole number 0-65535 (0: any free port), or the fallback when the flag is absent. */
+export function parsePortFlag(flag: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new TokenledgerError(
+      'CLI_USAGE',
+      `${flag} must be a port number 0-65535, got ${JSON.stringify(text)}`,
+    );
+  }
+  return n;
 }

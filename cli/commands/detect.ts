@@ -6,7 +6,6 @@ import type { Command } from 'commander';
 import { Registry } from 'prom-client';
 import { loadConfig } from '../../lib/config';
 import { createClickHouse, ensureDatabase } from '../../lib/clickhouse';
-import { TokenledgerError } from '../../lib/errors';
 import { createKafka } from '../../lib/kafka';
 import { createLogger } from '../../lib/logger';
 import { TOPICS, ensureTopics } from '../../lib/topics';
@@ -14,7 +13,7 @@ import { createDetect } from '../../consumers/detect';
 import { loadCatalog } from '../../consumers/pricing';
 import { startHealthServer } from '../../consumers/shared/health-server';
 import { ensureSchema } from '../../migrations/runner';
-import { EXIT } from '../output';
+import { EXIT, parsePortFlag } from '../output';
 
 export function registerDetect(program: Command): void {
   program
@@ -40,21 +39,9 @@ offsets ingest has written to ClickHouse.`,
     });
 }
 
-function parsePort(text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) {
-    throw new TokenledgerError(
-      'CLI_USAGE',
-      `--http-port must be a port number 0-65535, got ${JSON.stringify(text)}`,
-    );
-  }
-  return n;
-}
-
 async function runDetect(opts: { httpPort?: string }): Promise<number> {
   const config = loadConfig(process.env, ['kafka', 'clickhouse', 'local', 'ingest', 'detect', 'log']);
-  const httpPort = parsePort(opts.httpPort, config.detect.httpPort);
+  const httpPort = parsePortFlag('--http-port', opts.httpPort, config.detect.httpPort);
   const logger = createLogger({ level: config.logLevel });
   const catalog = loadCatalog(
     config.ingest.pricesOverridesFile === undefined

@@ -16,7 +16,7 @@ import { createIngest, DLQ_HEADERS } from '../../consumers/ingest';
 import { loadCatalog, writePriceTable } from '../../consumers/pricing';
 import { startHealthServer } from '../../consumers/shared/health-server';
 import { ensureSchema } from '../../migrations/runner';
-import { EXIT, say } from '../output';
+import { EXIT, parsePortFlag, say } from '../output';
 
 export function registerIngest(program: Command): void {
   program
@@ -48,21 +48,9 @@ INGEST_GROUP_ID to share the partitions. SIGTERM/SIGINT: finish the batches in p
     });
 }
 
-function parsePort(text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) {
-    throw new TokenledgerError(
-      'CLI_USAGE',
-      `--http-port must be a port number 0-65535, got ${JSON.stringify(text)}`,
-    );
-  }
-  return n;
-}
-
 async function runIngest(opts: { httpPort?: string }): Promise<number> {
   const config = loadConfig(process.env, ['kafka', 'clickhouse', 'local', 'ingest', 'log']);
-  const httpPort = parsePort(opts.httpPort, config.ingest.httpPort);
+  const httpPort = parsePortFlag('--http-port', opts.httpPort, config.ingest.httpPort);
   const logger = createLogger({ level: config.logLevel });
   const catalog = loadCatalog(
     config.ingest.pricesOverridesFile === undefined

@@ -7,6 +7,8 @@
  * calling the most expensive model with a growing context (a cost spike); one team is on a monthly budget that
  * its spend takes past 80 % (budget alerts).
  */
+import { gaussian, mulberry32, poisson } from '../../lib/random';
+import type { PricingEvent } from '../../consumers/pricing';
 import type { UsageEventInput } from '../../schemas/usage-event/types';
 
 export const MODELS = [
@@ -102,29 +104,6 @@ export function demoPlan(endMs: number, hours: number, seed = 20261129): DemoPla
   };
 }
 
-/** mulberry32: small, fast, good enough for a simulation. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function poisson(rand: () => number, lambda: number): number {
-  const l = Math.exp(-lambda);
-  let k = 0;
-  let p = 1;
-  for (;;) {
-    p *= rand();
-    if (p <= l) return k;
-    k++;
-  }
-}
-
 function pick<T>(rand: () => number, weighted: readonly (readonly [T, number])[]): T {
   const total = weighted.reduce((a, [, w]) => a + w, 0);
   let x = rand() * total;
@@ -139,8 +118,7 @@ function pick<T>(rand: () => number, weighted: readonly (readonly [T, number])[]
 
 /** A call's token counts around the model's typical size (lognormal, spread ~0.5). */
 function tokens(rand: () => number, typical: number): number {
-  const g = Math.sqrt(-2 * Math.log(rand() || 1e-12)) * Math.cos(2 * Math.PI * rand());
-  return Math.max(1, Math.round(typical * Math.exp(0.5 * g - 0.125)));
+  return Math.max(1, Math.round(typical * Math.exp(0.5 * gaussian(rand) - 0.125)));
 }
 
 /**
@@ -148,7 +126,7 @@ function tokens(rand: () => number, typical: number): number {
  * occurred_at falls inside it. Deterministic for a plan.
  */
 export function* demoMinutes(plan: DemoPlan): Generator<{ minute: number; calls: UsageEventInput[] }> {
-  const rand = prng(plan.seed);
+  const rand = mulberry32(plan.seed);
   const modelOf = new Map<string, (typeof MODELS)[number]>(MODELS.map((m) => [m.model, m]));
   for (let minute = plan.start; minute < plan.end; minute += 60_000) {
     const calls: UsageEventInput[] = [];
@@ -212,4 +190,19 @@ export function* demoMinutes(plan: DemoPlan): Generator<{ minute: number; calls:
     calls.sort((a, b) => (a.occurred_at ?? 0) - (b.occurred_at ?? 0));
     yield { minute, calls };
   }
+}
+
+/** What pricing needs of a simulated call (the catalog entry in force at its occurred_at). */
+export function pricingOf(c: UsageEventInput, at: number): PricingEvent {
+  return {
+    provider: c.provider,
+    request_model: c.request_model,
+    response_model: null,
+    occurred_at: c.occurred_at ?? at,
+    input_tokens: c.input_tokens ?? 0,
+    cache_read_input_tokens: c.cache_read_input_tokens ?? 0,
+    cache_creation_input_tokens: c.cache_creation_input_tokens ?? 0,
+    output_tokens: c.output_tokens ?? 0,
+    reasoning_output_tokens: c.reasoning_output_tokens ?? 0,
+  };
 }

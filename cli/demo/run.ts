@@ -27,7 +27,7 @@ import { decodeAlert } from '../../schemas/alert/schema';
 import type { Alert } from '../../schemas/alert/types';
 import { collectReport, renderHtml } from '../report';
 import { say, table } from '../output';
-import { demoMinutes, demoPlan } from './org';
+import { demoMinutes, demoPlan, pricingOf } from './org';
 import type { DemoPlan } from './org';
 
 export interface DemoOptions {
@@ -147,17 +147,7 @@ async function setBudget(ch: ClickHouseClient, plan: DemoPlan, catalog: Catalog)
   for (const { calls } of demoMinutes(plan)) {
     for (const c of calls) {
       if (c.team_id !== plan.budgetTeam || (c.occurred_at ?? 0) < monthStart) continue;
-      planned += priceEvent(catalog, {
-        provider: c.provider,
-        request_model: c.request_model,
-        response_model: null,
-        occurred_at: c.occurred_at ?? plan.end,
-        input_tokens: c.input_tokens ?? 0,
-        cache_read_input_tokens: c.cache_read_input_tokens ?? 0,
-        cache_creation_input_tokens: 0,
-        output_tokens: c.output_tokens ?? 0,
-        reasoning_output_tokens: 0,
-      }).cost_nanousd;
+      planned += priceEvent(catalog, pricingOf(c, plan.end)).cost_nanousd;
     }
   }
   // 85 % of the budget is what the run spends, rounded up to whole dollars

@@ -16,7 +16,7 @@ import { upsertBudgets } from '../../consumers/detect/budget-store';
 import { MinuteBuckets } from '../../consumers/detect/minutes';
 import { SpikeDetector } from '../../consumers/detect/spike';
 import { loadCatalog, priceEvent } from '../../consumers/pricing';
-import { demoMinutes, demoPlan } from '../../cli/demo/org';
+import { demoMinutes, demoPlan, pricingOf } from '../../cli/demo/org';
 import { collectReport, renderHtml } from '../../cli/report';
 import { ensureSchema } from '../../migrations/runner';
 import { useTestDatabase } from '../helpers/clickhouse';
@@ -57,17 +57,7 @@ test('the HTML report renders in headless Chromium: every chart has data, the sp
     const buckets = new MinuteBuckets();
     for (const c of calls) {
       const at = c.occurred_at ?? minute;
-      const price = priceEvent(catalog, {
-        provider: c.provider,
-        request_model: c.request_model,
-        response_model: null,
-        occurred_at: at,
-        input_tokens: c.input_tokens ?? 0,
-        cache_read_input_tokens: c.cache_read_input_tokens ?? 0,
-        cache_creation_input_tokens: 0,
-        output_tokens: c.output_tokens ?? 0,
-        reasoning_output_tokens: 0,
-      });
+      const price = priceEvent(catalog, pricingOf(c, minute));
       if (c.team_id === plan.budgetTeam) budgetTeamSpend += price.cost_nanousd;
       rows.push({
         event_id: randomUUID(),

@@ -1,4 +1,5 @@
 import { SpikeDetector, scopeKey } from '../../consumers/detect/spike';
+import { gaussian as gauss, mulberry32 as prng, poisson } from '../../lib/random';
 import type { ScopeMinute, ScopeRef, SpikeDecision } from '../../consumers/detect/types';
 
 const MIN = 60_000;
@@ -13,34 +14,6 @@ const teamModel = (team_id: string, model: string): ScopeRef => ({
   model,
   org_id: null,
 });
-
-/** Seeded PRNG (mulberry32), so every run sees the same noise. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function poisson(rand: () => number, lambda: number): number {
-  if (lambda > 50) return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * gauss(rand)));
-  const l = Math.exp(-lambda);
-  let k = 0;
-  let p = 1;
-  for (;;) {
-    p *= rand();
-    if (p <= l) return k;
-    k++;
-  }
-}
-
-function gauss(rand: () => number): number {
-  return Math.sqrt(-2 * Math.log(rand() || 1e-12)) * Math.cos(2 * Math.PI * rand());
-}
 
 /**
  * One minute of spend for `ref`: Poisson calls at `usdPerHour` whose costs are lognormal around `callUsd`
