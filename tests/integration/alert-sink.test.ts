@@ -195,18 +195,37 @@ test('recordedAlertIds and openSpikes answer the detector from the table', async
   });
   const open1 = spike(uniqueName('open1'), 'team-p', since + 120_000, { model: null, scope: 'team' });
   const open2 = spike(uniqueName('open2'), 'team-o', since + 30_000, { severity: 'warning' });
+  // escalations (warning → critical) name the alert that opened their episode
+  const escalated = spike(uniqueName('esc2'), 'team-o', since + 90_000, { related_alert_id: open2.alert_id });
+  const escalatedResolved = spike(uniqueName('escr'), 'team-o', since + 70_000, {
+    related_alert_id: resolvedSpike.alert_id,
+  });
   const budgetAlert = budget(uniqueName('bud'), 'team-p', since + 5000);
-  await sink.deliver([old, resolvedSpike, resolution, open1, open2, budgetAlert]);
+  await sink.deliver([
+    old,
+    resolvedSpike,
+    resolution,
+    open1,
+    open2,
+    escalated,
+    escalatedResolved,
+    budgetAlert,
+  ]);
 
   expect(await recordedAlertIds(db.client(), { since })).toEqual(
-    new Set([resolvedSpike, resolution, open1, open2, budgetAlert].map((a) => a.alert_id)),
+    new Set(
+      [resolvedSpike, resolution, open1, open2, escalated, escalatedResolved, budgetAlert].map(
+        (a) => a.alert_id,
+      ),
+    ),
   );
   expect(await recordedAlertIds(db.client(), { since, teams: ['team-p'] })).toEqual(
     new Set([open1.alert_id, budgetAlert.alert_id]),
   );
   expect(await recordedAlertIds(db.client(), { since, teams: [] })).toEqual(new Set());
 
-  // oldest window first; the resolved spike and the one before `since` are not open
+  // episodes, oldest window first: the resolved one (and its escalation) and the one before `since` are not
+  // open; open2's escalation makes its episode critical, but is not an episode of its own
   expect(await openSpikes(db.client(), since)).toEqual([
     {
       alert_id: open2.alert_id,
@@ -214,7 +233,8 @@ test('recordedAlertIds and openSpikes answer the detector from the table', async
       org_id: 'acme',
       scope: 'team_model',
       model: 'claude-opus-4-1',
-      severity: 'warning',
+      severity: 'critical',
+      opened_with: 'warning',
       window_start: open2.window_start,
       window_end: open2.window_end,
       fired_at: open2.fired_at,
@@ -226,6 +246,7 @@ test('recordedAlertIds and openSpikes answer the detector from the table', async
       scope: 'team',
       model: null,
       severity: 'critical',
+      opened_with: 'critical',
       window_start: open1.window_start,
       window_end: open1.window_end,
       fired_at: open1.fired_at,
