@@ -31,7 +31,7 @@ export function registerDemo(program: Command): void {
     .addHelpText(
       'after',
       `
-The simulated organisation: 12 teams, 200 people and service accounts, 8 models from OpenAI, Anthropic and Google.
+The simulated organisation: 12 teams, 200 people plus a service account, 8 models from OpenAI, Anthropic and Google.
 One team's agent runner loops on claude-opus-4-1 for 25 minutes (a cost spike); one team has a monthly budget the
 run takes past 80 %. The demo writes into its own database (--database, emptied at the start; it refuses a
 database that holds tables it did not create) and topics named tokenledger.demo.<run>.*.
@@ -75,17 +75,26 @@ Examples:
         const up = await infra.up();
         say(table([['service', 'address', 'outcome'], ...up.map((r) => [r.service, r.address, r.outcome])]));
         say(`  ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        // Ctrl-C (or SIGTERM) at any point: stop simulating, stop the consumers, stop what this run started
+        const abort = new AbortController();
+        const onSignal = (): void => abort.abort();
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        let outcome: 'done' | 'interrupted' = 'interrupted';
         try {
-          await runDemo(config, {
+          outcome = await runDemo(config, {
             hours,
             seconds,
             database: opts.database,
             keep: opts.keep === true,
             timeoutMs,
             reportDir: path.join(config.local.home, 'reports'),
+            signal: abort.signal,
           });
         } finally {
-          if (opts.keep !== true) {
+          process.removeListener('SIGINT', onSignal);
+          process.removeListener('SIGTERM', onSignal);
+          if (opts.keep !== true || outcome === 'interrupted') {
             // Stop only what this run started; a broker someone already had running stays up.
             const ours = up.filter((r) => r.outcome === 'started').map((r) => r.service);
             for (const s of infra.services.filter((svc) => ours.includes(svc.name))) await s.stop();
@@ -94,6 +103,8 @@ Examples:
             say('▶ --keep: infrastructure left running (stop it with `npx tokenledger infra down`)');
           }
           say(`▶ demo finished in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+          // interrupted before the end (not --keep's Ctrl-C, which is how that mode ends): the shell's 128 + SIGINT
+          if (outcome === 'interrupted' && abort.signal.aborted) process.exitCode = 130;
         }
       },
     );

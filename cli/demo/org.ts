@@ -1,5 +1,5 @@
 /**
- * The demo's simulated organisation: 12 teams, 200 people and service accounts, 8 models from 3 providers, over
+ * The demo's simulated organisation: 12 teams, 200 people plus a service account, 8 models from 3 providers, over
  * several hours of event time. Pure and seeded: the same plan gives the same calls, so the demo can price one
  * team's calls in advance and set a budget it will cross.
  *
@@ -84,9 +84,9 @@ export function demoPlan(endMs: number, hours: number, seed = 20261129): DemoPla
     ),
     projects: [`${id}-app`, `${id}-batch`],
   }));
-  // the loop runs for 25 minutes, ending 50 minutes before the end: long enough before the end that the
-  // detector has closed its minutes and seen it end before the demo summarises
-  const loopTo = end - 50 * 60_000;
+  // the loop runs for 25 minutes, ending 75 minutes before the end: long enough before the end that the
+  // detector (10 minutes of allowed lateness in the demo) has closed its minutes and seen it end
+  const loopTo = end - 75 * 60_000;
   return {
     start,
     end,

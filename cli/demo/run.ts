@@ -42,6 +42,8 @@ export interface DemoOptions {
   readonly timeoutMs: number;
   /** where the HTML report goes */
   readonly reportDir: string;
+  /** Ctrl-C: stop simulating and waiting, and shut down cleanly */
+  readonly signal: AbortSignal;
 }
 
 const MARKER = 'demo_run';
@@ -54,7 +56,8 @@ interface Topics {
   readonly alerts: string;
 }
 
-export async function runDemo(base: Config, o: DemoOptions): Promise<void> {
+/** 'interrupted': Ctrl-C before the end (with --keep: before the pipeline was left running). */
+export async function runDemo(base: Config, o: DemoOptions): Promise<'done' | 'interrupted'> {
   const config: Config = { ...base, clickhouse: { ...base.clickhouse, database: o.database } };
   const logger = createLogger({
     level: process.env.LOG_LEVEL === undefined ? 'error' : base.logLevel,
@@ -67,14 +70,15 @@ export async function runDemo(base: Config, o: DemoOptions): Promise<void> {
   const ch = createClickHouse({ config, logger, application: 'tokenledger-demo' });
   const catalog = loadCatalog();
   try {
-    await ensureSchema(ch, logger);
-    await writePriceTable(ch, catalog);
+    // the marker first: a run interrupted during the migrations must not lock the next one out
     await ch.command({ query: `CREATE TABLE ${MARKER} (run String, at DateTime) ENGINE = Log` });
     await ch.insert({
       table: MARKER,
       values: [{ run, at: Math.floor(Date.now() / 1000) }],
       format: 'JSONEachRow',
     });
+    await ensureSchema(ch, logger);
+    await writePriceTable(ch, catalog);
     say(`▶ database ${o.database} ready (migrated); topics ${topics.usage}, ${topics.alerts}`);
 
     const plan = demoPlan(Date.now(), o.hours);
@@ -82,7 +86,7 @@ export async function runDemo(base: Config, o: DemoOptions): Promise<void> {
     say(
       `▶ budget: ${plan.budgetTeam} ${formatUsd(budget.amount)} for ${new Date(plan.end).toISOString().slice(0, 7)} (thresholds 50/80/100 %)`,
     );
-    await pipeline(kafka, ch, logger, catalog, topics, plan, budget, o);
+    return await pipeline(kafka, ch, logger, catalog, topics, plan, budget, o);
   } finally {
     await ch.close();
   }
@@ -141,12 +145,15 @@ async function freshDatabase(config: Config, logger: Logger): Promise<void> {
 
 /** A monthly budget for the budget team that this run's spend takes past 80 % (and not to 100 %). */
 async function setBudget(ch: ClickHouseClient, plan: DemoPlan, catalog: Catalog): Promise<Budget> {
+  // the run must fall in one calendar month of the budget's zone: in the first hours of a UTC month, count the
+  // month in UTC−12 (Etc/GMT+12), where the whole run is still in the month before
   const now = new Date(plan.end);
-  const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
+  const straddles = plan.start < Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
+  const timeZone = straddles ? 'Etc/GMT+12' : 'UTC';
   let planned = 0n;
   for (const { calls } of demoMinutes(plan)) {
     for (const c of calls) {
-      if (c.team_id !== plan.budgetTeam || (c.occurred_at ?? 0) < monthStart) continue;
+      if (c.team_id !== plan.budgetTeam) continue;
       planned += priceEvent(catalog, pricingOf(c, plan.end)).cost_nanousd;
     }
   }
@@ -158,7 +165,7 @@ async function setBudget(ch: ClickHouseClient, plan: DemoPlan, catalog: Catalog)
     scope: 'team',
     scope_id: plan.budgetTeam,
     period: 'month',
-    time_zone: 'UTC',
+    time_zone: timeZone,
     unit: 'usd',
     amount: amount > 0n ? amount : dollar,
     thresholds: [50, 80, 100],
@@ -181,7 +188,7 @@ async function pipeline(
   plan: DemoPlan,
   budget: Budget,
   o: DemoOptions,
-): Promise<void> {
+): Promise<'done' | 'interrupted'> {
   const ingest = createIngest({
     kafka,
     clickhouse: ch,
@@ -204,6 +211,8 @@ async function pipeline(
     idleAdvanceMs: 5000,
     budgetReloadMs: 600_000,
   });
+  // a function, not a property read: TypeScript would narrow it, but Ctrl-C can come during any await
+  const aborted = (): boolean => o.signal.aborted;
   const alerts: Alert[] = [];
   const listener = await listenForAlerts(kafka, topics.alerts, (a) => {
     alerts.push(a);
@@ -229,6 +238,7 @@ async function pipeline(
   };
   try {
     for (const { minute, calls } of demoMinutes(plan)) {
+      if (aborted()) break;
       for (const c of calls) emitter.record(c);
       i++;
       // pace: minute i of the plan is due at i/minutes of the wall-clock budget
@@ -247,9 +257,17 @@ async function pipeline(
     );
     // caught up: everything in ClickHouse and counted by the detector, and the story's alerts in
     const deadline = Date.now() + o.timeoutMs;
-    const want = (a: Alert): boolean =>
-      a.kind === 'spike_resolved' || (a.kind === 'budget_threshold' && a.budget?.threshold_percent === 80);
-    for (;;) {
+    const story = {
+      'the cost spike': (a: Alert) => a.kind === 'cost_spike' && a.team_id === plan.loop.team,
+      'its end (spike_resolved)': (a: Alert) => a.kind === 'spike_resolved' && a.team_id === plan.loop.team,
+      'the 80 % budget alert': (a: Alert) =>
+        a.kind === 'budget_threshold' && a.budget?.threshold_percent === 80,
+    };
+    const missing = (): string[] =>
+      Object.entries(story)
+        .filter(([, seen]) => !alerts.some(seen))
+        .map(([what]) => what);
+    while (!aborted()) {
       const s = await ingest.metrics.snapshot();
       const d = await detect.metrics.snapshot();
       const seen =
@@ -259,26 +277,30 @@ async function pipeline(
         (d.refused ?? 0) +
         (d.skipped_in_clickhouse_state ?? 0);
       const caughtUp = (s.written ?? 0) + (s.duplicate ?? 0) >= sent && seen >= sent;
-      if (caughtUp && alerts.filter(want).length >= 2) break;
+      if (caughtUp && missing().length === 0) break;
       if (Date.now() > deadline) {
         say(
-          `  (stopped waiting after ${o.timeoutMs} ms: ingested ${s.written ?? 0}, detector saw ${seen} of ${sent})`,
+          `  (stopped waiting after ${o.timeoutMs} ms: ingested ${s.written ?? 0} and the detector saw ${seen} of ${sent} events; ${missing().length === 0 ? 'every alert of the story arrived' : `not arrived: ${missing().join(', ')}`})`,
         );
         break;
       }
       await new Promise((r) => setTimeout(r, 250));
     }
+    if (aborted()) {
+      say('▶ interrupted: stopping');
+      return 'interrupted';
+    }
     await progress(plan.end);
     await summary(ch, plan, budget, alerts, o);
-    if (o.keep) {
+    if (o.keep && !aborted()) {
       say(
         `\n▶ --keep: ingest and the detector keep running on ${topics.usage}; press Ctrl-C to stop them (the broker and ClickHouse stay up until \`npx tokenledger infra down\`)`,
       );
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
+      await new Promise<void>((resolve) =>
+        o.signal.addEventListener('abort', () => resolve(), { once: true }),
+      );
     }
+    return 'done';
   } finally {
     await detect.stop();
     await ingest.stop();

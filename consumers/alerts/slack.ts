@@ -170,7 +170,11 @@ export function slackMessage(a: Alert): SlackMessage {
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: contributors } });
   const context = [
     `alert_id \`${escapeMrkdwn(a.alert_id)}\``,
-    ...(a.related_alert_id === null ? [] : [`resolves \`${escapeMrkdwn(a.related_alert_id)}\``]),
+    ...(a.related_alert_id === null
+      ? []
+      : [
+          `${a.kind === 'spike_resolved' ? 'resolves' : 'escalates'} \`${escapeMrkdwn(a.related_alert_id)}\``,
+        ]),
     a.kind,
     `fired ${formatInstant(a.fired_at)}`,
     escapeMrkdwn(a.detector),

@@ -417,7 +417,7 @@ export function createDetect(o: DetectOptions): Detect {
         : await withRetry('looking up repeats', () => warm.repeats(o.topic, lookups), beat);
     for (const { row, event, offset } of fresh) {
       st.done = offset;
-      if (st.dedupe.has(row.event_id) || repeats.has(row.event_id)) {
+      if (st.dedupe.has(row.event_id) || repeats.has(`${row.event_id}@${offset}`)) {
         metrics.events.inc({ outcome: 'duplicate' });
         continue;
       }

@@ -383,11 +383,14 @@ export class SpikeDetector {
         out.push(this.decision(s, 'cost_spike', 'critical', crit, m));
       }
     }
+    // still hot: a short window clearly above the expectation (ratio, half the warning's excess rate, and
+    // beyond 3σ of noise: one lumpy minute of a noisy team must not keep a finished spike open)
     const hot = sums.some(
       (w) =>
         w.minutes <= 5 &&
         w.observed >= this.settings.resolveRatio * w.expected &&
-        w.observed - w.expected >= (this.settings.warning.excessUsdPerHour * NANO_PER_USD * w.minutes) / 120,
+        w.observed - w.expected >=
+          Math.max((this.settings.warning.excessUsdPerHour * NANO_PER_USD * w.minutes) / 120, 3 * w.sigma),
     );
     ep.quiet = hot ? 0 : ep.quiet + 1;
     const tooLong = m - ep.start + 1 >= this.settings.maxEpisodeMinutes;

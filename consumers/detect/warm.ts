@@ -65,8 +65,9 @@ export interface WarmSource {
   minutes(topic: string, partition: number, upTo: number, from: number): Promise<MinuteRow[]>;
   /** a budget's spend in the partition (offset ≤ upTo) since periodStart, and per minute since minutesFrom */
   /**
-   * The candidates ClickHouse holds from ANOTHER message (another partition or offset): client repeats of an
-   * event counted before. A candidate that ingest has already written from this very message is not one.
+   * The candidates ClickHouse holds from an EARLIER message (another partition, or an earlier offset of this one):
+   * client repeats of an event counted before, as `${event_id}@${offset}`. A candidate that ingest has written
+   * from this very message is not one, nor is the first of two copies in one batch.
    */
   repeats(topic: string, candidates: readonly RepeatCandidate[]): Promise<Set<string>>;
   budgetSpend(
@@ -174,7 +175,8 @@ export function clickhouseWarmSource(ch: ClickHouseClient): WarmSource {
       const found = new Set<string>();
       for (let i = 0; i < candidates.length; i += 5000) {
         const part = candidates.slice(i, i + 5000);
-        const own = new Map(part.map((c) => [c.event_id, c]));
+        const own = new Map<string, RepeatCandidate[]>();
+        for (const c of part) own.set(c.event_id, [...(own.get(c.event_id) ?? []), c]);
         let min = Number.POSITIVE_INFINITY;
         let max = Number.NEGATIVE_INFINITY;
         for (const c of part) {
@@ -190,9 +192,9 @@ export function clickhouseWarmSource(ch: ClickHouseClient): WarmSource {
           { teams: [...new Set(part.map((c) => c.team_id))], min, max, ids: [...own.keys()] },
         );
         for (const x of r) {
-          const c = own.get(x.id);
-          if (c !== undefined && (x.t !== topic || x.p !== c.partition || Number(x.o) !== c.offset)) {
-            found.add(x.id);
+          for (const c of own.get(x.id) ?? []) {
+            if (x.t !== topic || x.p !== c.partition || Number(x.o) < c.offset)
+              found.add(`${c.event_id}@${c.offset}`);
           }
         }
       }
