@@ -92,6 +92,8 @@ interface PartitionState {
   newestAt: number;
   /** wall clock of its last event: an idle partition's watermark follows the wall clock */
   lastEventWall: number;
+  /** the last batch reached the partition's high watermark: silence means no events, not a backlog */
+  caughtUp: boolean;
 }
 
 /** Baselines look back 5 weeks; recorded alerts as far. */
@@ -303,6 +305,7 @@ export function createDetect(o: DetectOptions): Detect {
         ),
         newestAt: Number.isNaN(progress.newestAt) ? -Infinity : ref,
         lastEventWall: now,
+        caughtUp: false,
       },
       alerts: spikeAlerts(decisions, now),
     };
@@ -318,7 +321,8 @@ export function createDetect(o: DetectOptions): Detect {
     let slowest = Number.POSITIVE_INFINITY;
     for (const st of partitions.values()) {
       scopes += st.engine.size;
-      const idle = now - st.lastEventWall >= idleAdvance;
+      // idle only when caught up: a partition waiting behind a backlog (or a broker outage) is not silent
+      const idle = st.caughtUp && now - st.lastEventWall >= idleAdvance;
       const basis = idle ? Math.max(st.newestAt, now - idleAdvance) : st.newestAt;
       if (!Number.isFinite(basis)) continue;
       const target = Math.floor((basis - lateness) / MINUTE_MS);
@@ -457,6 +461,7 @@ export function createDetect(o: DetectOptions): Detect {
       st.newestAt = Math.max(st.newestAt, Math.min(row.occurred_at, now));
       st.lastEventWall = now;
     }
+    st.caughtUp = last !== undefined && Number(last) + 1 >= Number(batch.highWatermark);
     alerts.push(...closeMinutes(Date.now()));
     // alerts first, then the offsets: a crash in between repeats the batch, and its alerts keep their ids
     await deliver(alerts, beat);
