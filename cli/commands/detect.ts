@@ -5,14 +5,11 @@
 import type { Command } from 'commander';
 import { Registry } from 'prom-client';
 import { loadConfig } from '../../lib/config';
-import { createClickHouse, ensureDatabase } from '../../lib/clickhouse';
-import { createKafka } from '../../lib/kafka';
 import { createLogger } from '../../lib/logger';
-import { TOPICS, ensureTopics } from '../../lib/topics';
+import { TOPICS } from '../../lib/topics';
 import { createDetect } from '../../consumers/detect';
-import { loadCatalog } from '../../consumers/pricing';
 import { startHealthServer } from '../../consumers/shared/health-server';
-import { ensureSchema } from '../../migrations/runner';
+import { prepareConsumer } from '../consumer-startup';
 import { EXIT, parsePortFlag } from '../output';
 
 export function registerDetect(program: Command): void {
@@ -43,25 +40,15 @@ async function runDetect(opts: { httpPort?: string }): Promise<number> {
   const config = loadConfig(process.env, ['kafka', 'clickhouse', 'local', 'ingest', 'detect', 'log']);
   const httpPort = parsePortFlag('--http-port', opts.httpPort, config.detect.httpPort);
   const logger = createLogger({ level: config.logLevel });
-  const catalog = loadCatalog(
-    config.ingest.pricesOverridesFile === undefined
-      ? {}
-      : { overridesPath: config.ingest.pricesOverridesFile },
-  );
-  await ensureDatabase(config, logger);
-  const clickhouse = createClickHouse({ config, logger, application: 'tokenledger-detect' });
-  await ensureSchema(clickhouse, logger);
-  const kafka = createKafka({ config, logger });
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await ensureTopics(admin, [
+  const { catalog, clickhouse, kafka } = await prepareConsumer({
+    config,
+    logger,
+    application: 'tokenledger-detect',
+    topics: [
       { ...TOPICS.usage, name: config.detect.topic },
       { ...TOPICS.alerts, name: config.detect.alertsTopic },
-    ]);
-  } finally {
-    await admin.disconnect();
-  }
+    ],
+  });
 
   const registry = new Registry();
   let fatal: Error | undefined;

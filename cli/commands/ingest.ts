@@ -7,15 +7,14 @@
 import type { Command } from 'commander';
 import { Registry } from 'prom-client';
 import { loadConfig } from '../../lib/config';
-import { createClickHouse, ensureDatabase } from '../../lib/clickhouse';
 import { TokenledgerError } from '../../lib/errors';
 import { createKafka } from '../../lib/kafka';
 import { createLogger } from '../../lib/logger';
-import { TOPICS, ensureTopics } from '../../lib/topics';
+import { TOPICS } from '../../lib/topics';
 import { createIngest, DLQ_HEADERS } from '../../consumers/ingest';
-import { loadCatalog, writePriceTable } from '../../consumers/pricing';
+import { writePriceTable } from '../../consumers/pricing';
 import { startHealthServer } from '../../consumers/shared/health-server';
-import { ensureSchema } from '../../migrations/runner';
+import { prepareConsumer } from '../consumer-startup';
 import { EXIT, parsePortFlag, say } from '../output';
 
 export function registerIngest(program: Command): void {
@@ -52,27 +51,16 @@ async function runIngest(opts: { httpPort?: string }): Promise<number> {
   const config = loadConfig(process.env, ['kafka', 'clickhouse', 'local', 'ingest', 'log']);
   const httpPort = parsePortFlag('--http-port', opts.httpPort, config.ingest.httpPort);
   const logger = createLogger({ level: config.logLevel });
-  const catalog = loadCatalog(
-    config.ingest.pricesOverridesFile === undefined
-      ? {}
-      : { overridesPath: config.ingest.pricesOverridesFile },
-  );
-  await ensureDatabase(config, logger);
-  const clickhouse = createClickHouse({ config, logger, application: 'tokenledger-ingest' });
-  await ensureSchema(clickhouse, logger);
-  await writePriceTable(clickhouse, catalog);
-  const kafka = createKafka({ config, logger });
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const specs = [
+  const { catalog, clickhouse, kafka } = await prepareConsumer({
+    config,
+    logger,
+    application: 'tokenledger-ingest',
+    topics: [
       { ...TOPICS.usage, name: config.ingest.topic },
       { ...TOPICS.dlq, name: config.ingest.dlqTopic },
-    ];
-    await ensureTopics(admin, specs);
-  } finally {
-    await admin.disconnect();
-  }
+    ],
+  });
+  await writePriceTable(clickhouse, catalog);
 
   const registry = new Registry();
   let fatal: Error | undefined;
