@@ -56,6 +56,19 @@ export async function ensureDatabase(config: Config, logger: Logger): Promise<vo
   }
 }
 
+/**
+ * One query's rows as objects (JSONEachRow). User values reach ClickHouse only through `params` ({name:Type} in
+ * the query); 64-bit integers arrive as strings (the client factory pins that).
+ */
+export async function queryRows<T>(
+  ch: ClickHouseClient,
+  query: string,
+  params: Record<string, unknown> = {},
+): Promise<T[]> {
+  const rs = await ch.query({ query, query_params: params, format: 'JSONEachRow' });
+  return rs.json<T>();
+}
+
 /** Backquotes an identifier for ClickHouse SQL. */
 export function quoteIdentifier(name: string): string {
   return '`' + name.replace(/\\/g, '\\\\').replace(/`/g, '\\`') + '`';

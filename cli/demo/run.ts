@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Config } from '../../lib/config';
-import { createClickHouse, ensureDatabase, quoteIdentifier } from '../../lib/clickhouse';
+import { createClickHouse, ensureDatabase, queryRows, quoteIdentifier } from '../../lib/clickhouse';
 import { TokenledgerError } from '../../lib/errors';
 import { createKafka } from '../../lib/kafka';
 import { createLogger } from '../../lib/logger';
@@ -321,15 +321,6 @@ async function listenForAlerts(kafka: Kafka, topic: string, onAlert: (a: Alert) 
   return consumer;
 }
 
-async function rows<T>(
-  ch: ClickHouseClient,
-  query: string,
-  params: Record<string, unknown> = {},
-): Promise<T[]> {
-  const rs = await ch.query({ query, query_params: params, format: 'JSONEachRow' });
-  return rs.json<T>();
-}
-
 async function summary(
   ch: ClickHouseClient,
   plan: DemoPlan,
@@ -338,7 +329,7 @@ async function summary(
   o: DemoOptions,
 ): Promise<void> {
   const usd = (v: string | undefined): string => formatUsd(BigInt(v ?? '0'));
-  const byTeam = await rows<Record<string, string>>(
+  const byTeam = await queryRows<Record<string, string>>(
     ch,
     `SELECT team_id, count() AS requests, sum(input_tokens + output_tokens) AS tokens,
             toString(sum(cost_nanousd)) AS cost
@@ -351,7 +342,7 @@ async function summary(
       ...byTeam.map((r) => [r.team_id ?? '', r.requests ?? '', r.tokens ?? '', usd(r.cost)]),
     ]),
   );
-  const byModel = await rows<Record<string, string>>(
+  const byModel = await queryRows<Record<string, string>>(
     ch,
     `SELECT provider, model, sum(requests) AS requests, toString(sum(cost_nanousd)) AS cost
      FROM usage_hour GROUP BY provider, model ORDER BY sum(cost_nanousd) DESC LIMIT 8`,

@@ -18,6 +18,7 @@
  */
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
 import type { Producer } from 'kafkajs';
+import { queryRows } from '../../lib/clickhouse';
 import { classifyClickHouseError, TokenledgerError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { TOPICS } from '../../lib/topics';
@@ -214,15 +215,6 @@ export function alertRow(a: Alert): AlertRow {
     related_alert_id: a.related_alert_id ?? '',
     detector: a.detector,
   };
-}
-
-async function queryRows<T>(
-  ch: ClickHouseClient,
-  query: string,
-  params: Record<string, unknown>,
-): Promise<T[]> {
-  const rs = await ch.query({ query, query_params: params, format: 'JSONEachRow' });
-  return rs.json<T>();
 }
 
 /**

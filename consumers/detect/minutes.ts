@@ -91,8 +91,4 @@ export class MinuteBuckets {
     for (const m of this.minutes.keys()) if (min === undefined || m < min) min = m;
     return min;
   }
-
-  get size(): number {
-    return this.minutes.size;
-  }
 }

@@ -7,6 +7,7 @@
  * twice and nothing is missed, whatever the detector's own committed offset says (docs/decisions/0012).
  */
 import type { ClickHouseClient } from '@clickhouse/client';
+import { queryRows } from '../../lib/clickhouse';
 import type { Budget } from './budgets';
 import { MINUTE_MS } from './types';
 
@@ -83,10 +84,8 @@ export interface WarmSource {
 const SCOPE_COLUMN = { team: 'team_id', project: 'project_id', user: 'user_id' } as const;
 
 export function clickhouseWarmSource(ch: ClickHouseClient): WarmSource {
-  async function rows<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
-    const rs = await ch.query({ query, query_params: params, format: 'JSONEachRow' });
-    return rs.json<T>();
-  }
+  const rows = <T>(query: string, params: Record<string, unknown>): Promise<T[]> =>
+    queryRows<T>(ch, query, params);
   const num = (v: string | number): number => (typeof v === 'number' ? v : Number(v));
   return {
     async progress(topic, partition) {

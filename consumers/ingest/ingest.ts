@@ -21,6 +21,7 @@ import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
 import { CompressionTypes } from 'kafkajs';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
+import { queryRows } from '../../lib/clickhouse';
 import { classifyClickHouseError, TokenledgerError } from '../../lib/errors';
 import { rateLimitedLog } from '../../lib/logger';
 import type { Logger } from '../../lib/logger';
@@ -151,10 +152,8 @@ export function createIngest(o: IngestOptions): Ingest {
     }
   }
 
-  async function queryJson<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
-    const rs = await o.clickhouse.query({ query, query_params: params, format: 'JSONEachRow' });
-    return rs.json<T>();
-  }
+  const queryJson = <T>(query: string, params: Record<string, unknown>): Promise<T[]> =>
+    queryRows<T>(o.clickhouse, query, params);
 
   /** ClickHouse's view of a partition: the newest offset and occurred_at written from it. */
   async function assign(partition: number, p: EachBatchPayload): Promise<PartitionState | undefined> {
