@@ -8,9 +8,9 @@ import { loadConfig } from '../../lib/config';
 import { createLogger } from '../../lib/logger';
 import { TOPICS } from '../../lib/topics';
 import { createDetect } from '../../consumers/detect';
-import { startHealthServer } from '../../consumers/shared/health-server';
-import { prepareConsumer } from '../consumer-startup';
-import { EXIT, parsePortFlag } from '../output';
+import type { Detect } from '../../consumers/detect';
+import { prepareConsumer, serveConsumer } from '../consumer-startup';
+import { parsePortFlag } from '../output';
 
 export function registerDetect(program: Command): void {
   program
@@ -51,40 +51,30 @@ async function runDetect(opts: { httpPort?: string }): Promise<number> {
   });
 
   const registry = new Registry();
-  let fatal: Error | undefined;
-  let wake: () => void = () => undefined;
-  const detect = createDetect({
-    kafka,
-    clickhouse,
-    logger,
-    catalog,
-    topic: config.detect.topic,
-    groupId: config.detect.groupId,
-    alertsTopic: config.detect.alertsTopic,
-    allowedLatenessMs: config.detect.allowedLatenessMs,
-    idleAdvanceMs: config.detect.idleAdvanceMs,
-    budgetReloadMs: config.detect.budgetReloadMs,
-    metricsRegistry: registry,
-    onFatal: (err) => {
-      fatal = err;
-      wake();
-    },
-  });
-  const health = await startHealthServer({
-    port: httpPort,
+  let detect: Detect | undefined;
+  return serveConsumer({
+    name: 'detect',
     registry,
-    healthy: () => detect.healthy(),
-    ready: () => detect.ready(),
-  });
-  logger.info({ port: health.port }, 'detect: /metrics /healthz /readyz listening');
-  const stopped = new Promise<string>((resolve) => {
-    wake = () => resolve('fatal');
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
-  await detect.start();
-  const progress = setInterval(() => {
-    void detect.metrics.snapshot().then((s) => {
+    port: httpPort,
+    logger,
+    clickhouse,
+    create: (onFatal) =>
+      (detect = createDetect({
+        kafka,
+        clickhouse,
+        logger,
+        catalog,
+        topic: config.detect.topic,
+        groupId: config.detect.groupId,
+        alertsTopic: config.detect.alertsTopic,
+        allowedLatenessMs: config.detect.allowedLatenessMs,
+        idleAdvanceMs: config.detect.idleAdvanceMs,
+        budgetReloadMs: config.detect.budgetReloadMs,
+        metricsRegistry: registry,
+        onFatal,
+      })),
+    progress: async () => {
+      const s = (await detect?.metrics.snapshot()) ?? {};
       logger.info(
         {
           counted: s.counted ?? 0,
@@ -99,18 +89,6 @@ async function runDetect(opts: { httpPort?: string }): Promise<number> {
         },
         'detect progress',
       );
-    });
-  }, 10_000);
-  progress.unref();
-  const why = await stopped;
-  logger.info({ why }, 'detect stopping');
-  clearInterval(progress);
-  await detect.stop();
-  await health.close();
-  await clickhouse.close();
-  if (fatal !== undefined) {
-    process.stderr.write(`tokenledger: detect stopped: ${fatal.message}\n`);
-    return EXIT.failure;
-  }
-  return EXIT.ok;
+    },
+  });
 }

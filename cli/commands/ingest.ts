@@ -12,9 +12,9 @@ import { createKafka } from '../../lib/kafka';
 import { createLogger } from '../../lib/logger';
 import { TOPICS } from '../../lib/topics';
 import { createIngest, DLQ_HEADERS } from '../../consumers/ingest';
+import type { Ingest } from '../../consumers/ingest';
 import { writePriceTable } from '../../consumers/pricing';
-import { startHealthServer } from '../../consumers/shared/health-server';
-import { prepareConsumer } from '../consumer-startup';
+import { prepareConsumer, serveConsumer } from '../consumer-startup';
 import { EXIT, parsePortFlag, say } from '../output';
 
 export function registerIngest(program: Command): void {
@@ -63,44 +63,33 @@ async function runIngest(opts: { httpPort?: string }): Promise<number> {
   await writePriceTable(clickhouse, catalog);
 
   const registry = new Registry();
-  let fatal: Error | undefined;
-  const ingest = createIngest({
-    kafka,
-    clickhouse,
-    logger,
-    catalog,
-    topic: config.ingest.topic,
-    groupId: config.ingest.groupId,
-    dlqTopic: config.ingest.dlqTopic,
-    batchMaxRows: config.ingest.batchMaxRows,
-    batchMaxWaitMs: config.ingest.batchMaxWaitMs,
-    dedupeHorizonMs: config.ingest.dedupeHorizonMs,
-    partitionsConcurrently: config.ingest.partitionsConcurrently,
-    sessionTimeoutMs: config.ingest.sessionTimeoutMs,
-    metricsRegistry: registry,
-    onFatal: (err) => {
-      fatal = err;
-      wake();
-    },
-  });
-  const health = await startHealthServer({
-    port: httpPort,
+  let ingest: Ingest | undefined;
+  let last: Record<string, number> = {};
+  return serveConsumer({
+    name: 'ingest',
     registry,
-    healthy: () => ingest.healthy(),
-    ready: () => ingest.ready(),
-  });
-  logger.info({ port: health.port }, 'ingest: /metrics /healthz /readyz listening');
-
-  let wake: () => void = () => undefined;
-  const stopped = new Promise<string>((resolve) => {
-    wake = () => resolve('fatal');
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
-  await ingest.start();
-  let last = await ingest.metrics.snapshot();
-  const progress = setInterval(() => {
-    void ingest.metrics.snapshot().then((now) => {
+    port: httpPort,
+    logger,
+    clickhouse,
+    create: (onFatal) =>
+      (ingest = createIngest({
+        kafka,
+        clickhouse,
+        logger,
+        catalog,
+        topic: config.ingest.topic,
+        groupId: config.ingest.groupId,
+        dlqTopic: config.ingest.dlqTopic,
+        batchMaxRows: config.ingest.batchMaxRows,
+        batchMaxWaitMs: config.ingest.batchMaxWaitMs,
+        dedupeHorizonMs: config.ingest.dedupeHorizonMs,
+        partitionsConcurrently: config.ingest.partitionsConcurrently,
+        sessionTimeoutMs: config.ingest.sessionTimeoutMs,
+        metricsRegistry: registry,
+        onFatal,
+      })),
+    progress: async () => {
+      const now = (await ingest?.metrics.snapshot()) ?? {};
       const rate = ((now.written ?? 0) - (last.written ?? 0)) / 10;
       const mem = process.memoryUsage();
       const mb = (n: number): number => Math.round(n / 1048576);
@@ -117,20 +106,8 @@ async function runIngest(opts: { httpPort?: string }): Promise<number> {
         'ingest progress',
       );
       last = now;
-    });
-  }, 10_000);
-  progress.unref();
-  const why = await stopped;
-  logger.info({ why }, 'ingest stopping');
-  clearInterval(progress);
-  await ingest.stop();
-  await health.close();
-  await clickhouse.close();
-  if (fatal !== undefined) {
-    process.stderr.write(`tokenledger: ingest stopped: ${fatal.message}\n`);
-    return EXIT.failure;
-  }
-  return EXIT.ok;
+    },
+  });
 }
 
 async function dlqTail(opts: { count: string; follow?: boolean; json?: boolean }): Promise<number> {
