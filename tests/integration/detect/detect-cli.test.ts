@@ -10,6 +10,7 @@ import { loadCatalog, priceEvent } from '../../../consumers/pricing';
 import { waitUntil } from '../../../infra/process';
 import { ensureSchema } from '../../../migrations/runner';
 import { runCli } from '../../helpers/cli';
+import { httpGet } from '../../helpers/http';
 import { useTestDatabase } from '../../helpers/clickhouse';
 import { freePort, testLogger } from '../../helpers/env';
 import { useTestKafka } from '../../helpers/kafka';
@@ -17,15 +18,6 @@ import { encodeEvents, makeEvent, produce } from '../../helpers/usage';
 
 const k = useTestKafka();
 const db = useTestDatabase();
-
-async function get(url: string): Promise<{ status: number; body: string }> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    return { status: res.status, body: await res.text() };
-  } catch {
-    return { status: 0, body: '' };
-  }
-}
 
 test('detect serves /healthz /readyz /metrics, publishes a budget alert for events on the topic, stops on SIGTERM with exit 0', async () => {
   const topic = await k.topic(2);
@@ -76,17 +68,17 @@ test('detect serves /healthz /readyz /metrics, publishes a budget alert for even
   try {
     await waitUntil(
       `detect ready on :${port} (stderr: ${stderr})`,
-      async () => (await get(`http://127.0.0.1:${port}/readyz`)).status === 200,
+      async () => (await httpGet(`http://127.0.0.1:${port}/readyz`)).status === 200,
       { timeoutMs: 90_000 },
     );
-    expect((await get(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    expect((await httpGet(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     await produce(k.kafka, topic, encodeEvents(events), events.length);
     let last = '';
     await waitUntil(
       'a budget_threshold alert counted in /metrics',
       async () =>
         /tokenledger_detect_alerts_total\{kind="budget_threshold",severity="info"\} 1/.test(
-          (last = (await get(`http://127.0.0.1:${port}/metrics`)).body),
+          (last = (await httpGet(`http://127.0.0.1:${port}/metrics`)).body),
         ),
       { timeoutMs: 90_000 },
     ).catch((err: unknown) => {
@@ -97,7 +89,7 @@ test('detect serves /healthz /readyz /metrics, publishes a budget alert for even
           .join('\n')}\n${stderr}`,
       );
     });
-    const metrics = (await get(`http://127.0.0.1:${port}/metrics`)).body;
+    const metrics = (await httpGet(`http://127.0.0.1:${port}/metrics`)).body;
     expect(metrics).toMatch(/tokenledger_detect_events_total\{outcome="counted"\} 40/);
     const tail = await runCli(['alerts', 'tail', '--topic', alertsTopic, '--json'], env);
     expect(tail.code).toBe(0);

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PROJECT_ROOT, clickhouseUrl, kafkaBrokers } from '../../../lib/config';
 import { runCli } from '../../helpers/cli';
+import { httpGet } from '../../helpers/http';
 import { useTestDatabase } from '../../helpers/clickhouse';
 import { freePort } from '../../helpers/env';
 import { useTestKafka } from '../../helpers/kafka';
@@ -14,15 +15,6 @@ import { encodeEvents, makeEvent, produce } from '../../helpers/usage';
 
 const k = useTestKafka();
 const db = useTestDatabase();
-
-async function get(url: string): Promise<{ status: number; body: string }> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    return { status: res.status, body: await res.text() };
-  } catch {
-    return { status: 0, body: '' };
-  }
-}
 
 test('ingest serves /healthz /readyz /metrics, writes events, sends poison to the DLQ that `dlq tail` shows, stops on SIGTERM with exit 0', async () => {
   const topic = await k.topic(2);
@@ -55,14 +47,14 @@ test('ingest serves /healthz /readyz /metrics, writes events, sends poison to th
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
     const deadline = Date.now() + 90_000;
-    while (!(await get(`http://127.0.0.1:${port}/metrics`)).body.includes('outcome="written"} 500')) {
+    while (!(await httpGet(`http://127.0.0.1:${port}/metrics`)).body.includes('outcome="written"} 500')) {
       if (Date.now() > deadline)
         throw new Error(`ingest did not write 500 events within 90 s; stderr:\n${stderr}`);
       await sleep(250);
     }
-    expect(await get(`http://127.0.0.1:${port}/healthz`)).toEqual({ status: 200, body: 'ok\n' });
-    expect((await get(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
-    const metrics = (await get(`http://127.0.0.1:${port}/metrics`)).body;
+    expect(await httpGet(`http://127.0.0.1:${port}/healthz`)).toEqual({ status: 200, body: 'ok\n' });
+    expect((await httpGet(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    const metrics = (await httpGet(`http://127.0.0.1:${port}/metrics`)).body;
     expect(metrics).toContain('tokenledger_ingest_dead_letters_total{reason="bad_magic"} 1');
     expect(metrics).toContain('tokenledger_ingest_insert_seconds_bucket');
     const rows = await (
