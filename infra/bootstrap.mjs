@@ -38,8 +38,8 @@ if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== want) {
   writeFileSync(stamp, want);
 }
 
-// A kafkajs fix applied at install (postinstall); run again in case node_modules came from elsewhere.
-run('node', [join(root, 'infra', 'patches', 'kafkajs-group-messages.mjs')], 'patching kafkajs');
+// The kafkajs fixes applied at install (postinstall); run again in case node_modules came from elsewhere.
+run('node', [join(root, 'infra', 'patches', 'kafkajs.mjs')], 'patching kafkajs');
 
 if (!process.env.KAFKA_BROKERS) {
   run('bash', [join(root, 'infra', 'kafka', 'fetch-jars.sh')], 'fetching the Kafka jars');

@@ -11,7 +11,7 @@
  * configured policy, counted and logged.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { CompressionTypes, Partitioners } from 'kafkajs';
+import { CompressionTypes } from 'kafkajs';
 import type { Message, Producer } from 'kafkajs';
 import { createLogger, rateLimitedLog } from '../../lib/logger';
 import type { Logger } from '../../lib/logger';
@@ -26,6 +26,7 @@ import { resolveOptions } from './options';
 import type { DropReason, EmitterError, EmitterMetrics, UsageRecorder } from './types';
 import { buildEvent } from './build';
 import { EventQueue } from './queue';
+import { cachedDefaultPartitioner } from './partitioner';
 
 export interface Emitter extends UsageRecorder {
   /** Runs `fn` with identity defaults (team, user, ...) applied to every event recorded inside it, async included. */
@@ -73,7 +74,9 @@ export function createEmitter(options: EmitterOptions): Emitter {
   let inFlightEvents = 0;
   let degraded = false; // a send failed: new events go to the spool until Kafka answers again
   let closed = false;
+  /** One linger timer for the emitter's life, re-armed with refresh(): no timer allocated per batch. */
   let lingerTimer: NodeJS.Timeout | undefined;
+  let lingerArmed = false;
   let drainScheduled = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let recovering = false;
@@ -164,8 +167,11 @@ export function createEmitter(options: EmitterOptions): Emitter {
         drainScheduled = true;
         setImmediate(drain);
       }
-    } else {
-      lingerTimer ??= setTimeout(drain, o.lingerMs);
+    } else if (!lingerArmed && inFlightBatches.size === 0) {
+      // (With a batch in flight no timer is needed: its completion drains the queue.)
+      lingerArmed = true;
+      if (lingerTimer === undefined) lingerTimer = setTimeout(onLinger, o.lingerMs);
+      else lingerTimer.refresh();
     }
   }
 
@@ -214,12 +220,13 @@ export function createEmitter(options: EmitterOptions): Emitter {
     return queue.take(o.batchMaxEvents, o.batchMaxBytes);
   }
 
+  function onLinger(): void {
+    lingerArmed = false;
+    drain();
+  }
+
   function drain(): void {
     drainScheduled = false;
-    if (lingerTimer !== undefined) {
-      clearTimeout(lingerTimer);
-      lingerTimer = undefined;
-    }
     while (queue.length > 0) {
       if (degraded) {
         if (spool === undefined) break; // keep them in memory until Kafka answers
@@ -300,7 +307,7 @@ export function createEmitter(options: EmitterOptions): Emitter {
         // that did arrive is a repeat of the same event_id, which ingest counts once).
         retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
         allowAutoTopicCreation: false,
-        createPartitioner: Partitioners.DefaultPartitioner,
+        createPartitioner: cachedDefaultPartitioner,
       });
       try {
         await p.connect();
