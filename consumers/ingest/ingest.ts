@@ -3,8 +3,9 @@
  * minute/hour/day rollups), effectively once. docs/decisions/0011-ingest.md explains the design; in short:
  *
  *  - kafkajs `eachBatch`, one partition's batch at a time (several partitions concurrently). Each batch, split
- *    at `batchMaxRows`, becomes ONE insert of a contiguous offset range [first, last] of one partition, with
- *    `insert_deduplication_token = <topic>-<partition>-<first>-<last>`: a retry of the range is dropped by
+ *    at `batchMaxRows` and wherever its events change month (the raw table's partition), becomes ONE insert of
+ *    a contiguous offset range [first, last] of one partition, so one part of the raw table, written atomically,
+ *    with `insert_deduplication_token = <topic>-<partition>-<first>-<last>`: a retry of the range is dropped by
  *    ClickHouse as a duplicate block in the raw table and in every rollup (each has its own dedup window).
  *  - ClickHouse is the record of progress: when a partition is assigned, the newest offset already in the raw
  *    table is read back and everything at or below it is skipped, whatever Kafka's committed offset says.
@@ -78,6 +79,14 @@ const RAW_TABLE = 'usage_events';
 /** What withRetry returns when the batch went stale or ingest is stopping: abandon the range, commit nothing. */
 const ABANDONED: unique symbol = Symbol('abandoned');
 const DLQ_TABLE = 'usage_dlq';
+
+/** [start, end) in ms of the UTC month holding `ms`: the raw table's partition, toYYYYMM(occurred_at). */
+export function utcMonthOf(ms: number): [number, number] {
+  const d = new Date(ms);
+  const y = d.getUTCFullYear();
+  const m = d.getUTCMonth();
+  return [Date.UTC(y, m, 1), Date.UTC(y, m + 1, 1)];
+}
 
 export function createIngest(o: IngestOptions): Ingest {
   const log = o.logger.child({ module: 'ingest', topic: o.topic, groupId: o.groupId });
@@ -231,18 +240,27 @@ export function createIngest(o: IngestOptions): Ingest {
     };
   }
 
-  /** Writes one offset range; true when ClickHouse (and the DLQ topic) acknowledged it. */
+  /**
+   * Writes the longest prefix of `messages` whose rows all fall in one month, the raw table's partition, and
+   * returns how many messages that prefix holds (0: not written, the range was abandoned). One month per insert
+   * makes each insert ONE part of the raw table, which ClickHouse writes atomically; an insert spanning two
+   * months writes two parts, and if it failed between them, progress read back later (the newest offset in the
+   * raw table) could skip the part that did not land. Ranges split this way only at a month boundary or around a
+   * late event from an earlier month.
+   */
   async function writeRange(
     state: PartitionState,
     partition: number,
-    messages: readonly KafkaMessage[],
+    all: readonly KafkaMessage[],
     p: EachBatchPayload,
-  ): Promise<boolean> {
-    const first = messages[0]?.offset ?? '0';
-    const last = messages[messages.length - 1]?.offset ?? first;
+  ): Promise<number> {
     const now = Date.now();
+    let monthStart = Number.NEGATIVE_INFINITY;
+    let monthEnd = Number.POSITIVE_INFINITY;
+    let monthSet = false;
+    let count = all.length;
     // Rows go straight into the RowBinary body: a batch never holds all its row objects at once.
-    const body = new UsageRowWriter(messages.length);
+    const body = new UsageRowWriter(all.length);
     const ids: string[] = [];
     const ats: number[] = [];
     const keep = (row: UsageRow): void => {
@@ -256,7 +274,8 @@ export function createIngest(o: IngestOptions): Ingest {
     // own events look like repeats when it is tried again.
     const inRange = new Set<string>();
     let repeats = 0;
-    for (const m of messages) {
+    for (let i = 0; i < all.length; i++) {
+      const m = all[i] as KafkaMessage;
       const source = {
         topic: o.topic,
         partition,
@@ -278,16 +297,28 @@ export function createIngest(o: IngestOptions): Ingest {
       const { row } = c;
       if (state.dedupe.has(row.event_id) || inRange.has(row.event_id)) {
         repeats++;
-      } else if (state.dedupe.needsLookup(row.occurred_at)) {
+        continue;
+      }
+      if (!monthSet) {
+        [monthStart, monthEnd] = utcMonthOf(row.occurred_at);
+        monthSet = true;
+      } else if (row.occurred_at < monthStart || row.occurred_at >= monthEnd) {
+        count = i; // another month: this range ends before this message, the next one starts with it
+        break;
+      }
+      if (state.dedupe.needsLookup(row.occurred_at)) {
         toLookUp.push(row);
       } else {
         inRange.add(row.event_id);
         keep(row);
       }
     }
+    const messages = all.slice(0, count);
+    const first = messages[0]?.offset ?? '0';
+    const last = messages[messages.length - 1]?.offset ?? first;
     if (toLookUp.length > 0) {
       const existing = await existingIds(toLookUp, p);
-      if (existing === undefined) return false;
+      if (existing === undefined) return 0;
       for (const row of toLookUp) {
         if (existing.has(row.event_id) || inRange.has(row.event_id)) {
           repeats++;
@@ -300,7 +331,7 @@ export function createIngest(o: IngestOptions): Ingest {
 
     if (dead.length > 0) {
       const dlq = producer;
-      if (dlq === undefined) return false;
+      if (dlq === undefined) return 0;
       await dlq.send({
         topic: o.dlqTopic,
         acks: -1,
@@ -319,7 +350,7 @@ export function createIngest(o: IngestOptions): Ingest {
           }),
         p,
       );
-      if (ok === ABANDONED) return false;
+      if (ok === ABANDONED) return 0;
       for (const d of dead) metrics.dlq.inc({ reason: d.reason });
       logLimited(
         `dlq:${dead[0]?.reason ?? ''}`,
@@ -351,7 +382,7 @@ export function createIngest(o: IngestOptions): Ingest {
           }),
         p,
       );
-      if (ok === ABANDONED) return false;
+      if (ok === ABANDONED) return 0;
       metrics.insertSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
       metrics.batchRows.observe(written);
     }
@@ -359,7 +390,7 @@ export function createIngest(o: IngestOptions): Ingest {
     metrics.events.inc({ outcome: 'written' }, written);
     metrics.events.inc({ outcome: 'duplicate' }, repeats);
     metrics.events.inc({ outcome: 'dead_letter' }, dead.length);
-    return true;
+    return messages.length;
   }
 
   async function eachBatch(p: EachBatchPayload): Promise<void> {
@@ -376,11 +407,12 @@ export function createIngest(o: IngestOptions): Ingest {
     const todo = batch.messages.filter((m) => Number(m.offset) > done);
     metrics.events.inc({ outcome: 'skipped_already_written' }, batch.messages.length - todo.length);
     metrics.lag.set({ partition: String(partition) }, Number(batch.offsetLag()));
-    for (let i = 0; i < todo.length; i += maxRows) {
+    for (let i = 0; i < todo.length;) {
       if (!p.isRunning() || p.isStale()) return;
-      const range = todo.slice(i, i + maxRows);
-      if (!(await writeRange(state, partition, range, p))) return;
-      const last = range[range.length - 1]?.offset ?? '0';
+      const written = await writeRange(state, partition, todo.slice(i, i + maxRows), p);
+      if (written === 0) return;
+      i += written;
+      const last = todo[i - 1]?.offset ?? '0';
       state.done = Number(last);
       p.resolveOffset(last);
       await commit(partition, last);

@@ -184,3 +184,106 @@ test('a restarted consumer (new group, committed offsets lost) skips what ClickH
   expect(t.raw.events).toBe(events.length);
   expect(t.distinct).toBe(events.length);
 });
+
+test('a range whose events span two months is written as one insert per month (one raw part each, atomic); totals exact', async () => {
+  const topic = await k.topic(1);
+  const dlqTopic = await k.topic(1);
+  const now = new Date();
+  const monthA = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 2, 10);
+  const monthB = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 10);
+  // runs of 100 events alternating between the two months, all in one partition (late events around a boundary)
+  const events = Array.from({ length: 3000 }, (_, i) => ({
+    ...makeEvent(i, monthA, 'months'),
+    team_id: `months-${i % 3}`,
+    occurred_at: (Math.floor(i / 100) % 2 === 0 ? monthA : monthB) + i * 1000,
+  }));
+  await produce(k.kafka, topic, encodeEvents(events));
+
+  // Watch the raw inserts' dedup tokens (<topic>-<partition>-<first>-<last>) on their way to the real server.
+  const real = db.client();
+  const ranges: [number, number][] = [];
+  const watched = new Proxy(real, {
+    get(target, prop, receiver) {
+      if (prop === 'exec')
+        return (params: Parameters<typeof real.exec>[0]) => {
+          const token = params.clickhouse_settings?.insert_deduplication_token;
+          if (params.query.startsWith('INSERT INTO usage_events') && typeof token === 'string') {
+            const m = /-(\d+)-(\d+)$/.exec(token);
+            if (m !== null) ranges.push([Number(m[1]), Number(m[2])]);
+          }
+          return real.exec(params);
+        };
+      const v: unknown = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const ingest = createIngest({
+    kafka: k.kafka,
+    clickhouse: watched,
+    logger: testLogger(),
+    catalog: loadCatalog(),
+    topic,
+    groupId: k.groupId(),
+    dlqTopic,
+    batchMaxWaitMs: 100,
+    batchMaxRows: 50_000,
+  });
+  await ingest.start();
+  try {
+    await waitUntil(
+      'all events ingested',
+      async () => ((await ingest.metrics.snapshot()).written ?? 0) >= events.length,
+      WAIT,
+    );
+  } finally {
+    await ingest.stop();
+  }
+  const where = `tags['run'] = 'months'`;
+  const months = await (
+    await real.query({
+      query: `SELECT kafka_offset AS o, toYYYYMM(occurred_at) AS m FROM usage_events WHERE ${where}`,
+      format: 'JSONEachRow',
+    })
+  ).json<{ o: string; m: number }>();
+  const monthAt = new Map(months.map((r) => [Number(r.o), r.m]));
+  const monthsPerInsert = ranges.map(([a, b]) => {
+    const seen = new Set<number>();
+    for (let off = a; off <= b; off++) {
+      const m = monthAt.get(off);
+      if (m !== undefined) seen.add(m);
+    }
+    return seen.size;
+  });
+  const t = await actualTotals(real, where);
+  const want = expectedTotals(events);
+  const rollups = await (
+    await real.query({
+      // (not the minute rollup: its 35-day TTL drops rows this old, as designed)
+      query: ['hour', 'day']
+        .map(
+          (r) =>
+            `SELECT '${r}' AS rollup, toString(sum(requests)) AS events, toString(sum(input_tokens)) AS input, toString(sum(cost_nanousd)) AS cost FROM usage_${r} WHERE team_id LIKE 'months-%'`,
+        )
+        .join(' UNION ALL '),
+      format: 'JSONEachRow',
+    })
+  ).json<{ rollup: string; events: string; input: string; cost: string }>();
+  process.stdout.write(
+    `[ingest months] ${events.length} events in 30 runs over 2 months → ${ranges.length} raw inserts, months per insert: ${[...new Set(monthsPerInsert)].join(',')}\n` +
+      `${describeTotals('  expected', want)}\n${describeTotals('  raw', t.raw)}\n` +
+      rollups
+        .map((r) => `  ${r.rollup}: events=${r.events} input=${r.input} cost_nanousd=${r.cost}\n`)
+        .join(''),
+  );
+  expect(ranges.length).toBeGreaterThanOrEqual(30);
+  expect(monthsPerInsert.every((n) => n === 1)).toBe(true);
+  expect(t.distinct).toBe(events.length);
+  expect(t.raw).toEqual(want);
+  for (const r of rollups)
+    expect([r.rollup, r.events, r.input, r.cost]).toEqual([
+      r.rollup,
+      String(want.events),
+      String(want.input_tokens),
+      String(want.cost_nanousd),
+    ]);
+});
