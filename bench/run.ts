@@ -4,6 +4,7 @@
  */
 import { detectBench } from './detect';
 import { emitBench } from './emit';
+import { engineBlocksBench } from './engine-blocks';
 import { endpointInsertBench } from './endpoint-insert';
 import { ingestBench } from './ingest';
 
@@ -17,6 +18,11 @@ const BENCHES: Record<string, { describe: string; run: (args: string[]) => Promi
     describe:
       "events/s from record() into Kafka: naive kafkajs baseline vs the emitter vs Kafka's Java producer",
     run: emitBench,
+  },
+  'engine-blocks': {
+    describe:
+      "the engine's cost per raw insert by rows per insert, with and without the rollup views (in-process chdb)",
+    run: engineBlocksBench,
   },
   ingest: {
     describe:
