@@ -13,6 +13,8 @@
  * memory stays bounded by the horizon. The lookups are batched: one query per insert batch, only for those events.
  */
 
+import { hexValue } from './hex';
+
 const EMPTY = 0;
 
 /** A set of UUIDs as 4 × uint32 in an open-addressing table (linear probing, grows at half full). */
@@ -46,6 +48,11 @@ export class IdSet {
 
   has(id: string): boolean {
     return this.find(words(id)) >= 0;
+  }
+
+  /** `has` for an id already read with `words`. */
+  hasWords(w: readonly [number, number, number, number]): boolean {
+    return this.find(w) >= 0;
   }
 
   private find(w: readonly [number, number, number, number]): number {
@@ -84,14 +91,17 @@ export class IdSet {
   }
 }
 
-/** The 128 bits of a canonical UUID (8-4-4-4-12 hex; validation checked the format). */
+/** The 128 bits of a canonical UUID (8-4-4-4-12 hex; validation checked the format), read without slicing. */
 function words(id: string): [number, number, number, number] {
-  return [
-    parseInt(id.slice(0, 8), 16) >>> 0,
-    parseInt(id.slice(9, 13) + id.slice(14, 18), 16) >>> 0,
-    parseInt(id.slice(19, 23) + id.slice(24, 28), 16) >>> 0,
-    parseInt(id.slice(28, 36), 16) >>> 0,
-  ];
+  return [hex(id, 0, 4), hex(id, 9, 14), hex(id, 19, 24), hex(id, 28, 32)];
+}
+
+/** Four hex digits at `a` then four at `b`, as one uint32. */
+function hex(id: string, a: number, b: number): number {
+  let v = 0;
+  for (let i = 0; i < 4; i++) v = (v << 4) | hexValue(id.charCodeAt(a + i));
+  for (let i = 0; i < 4; i++) v = (v << 4) | hexValue(id.charCodeAt(b + i));
+  return v >>> 0;
 }
 
 /** Mixes all four words (UUIDv7's first 48 bits are a timestamp: the random bits are in words 1-3). */
@@ -124,7 +134,8 @@ export class PartitionDedupe {
   }
 
   has(eventId: string): boolean {
-    return this.current.has(eventId) || this.previous.has(eventId);
+    const w = words(eventId);
+    return this.current.hasWords(w) || (this.previous.size > 0 && this.previous.hasWords(w));
   }
 
   add(eventId: string, occurredAt: number): void {

@@ -8,6 +8,7 @@
  * byte; UUID = its two 64-bit halves, each little-endian; DateTime64(3) = Int64 milliseconds;
  * Map(String, String) = LEB128 count, then key, value pairs.
  */
+import { hexValue } from './hex';
 import type { UsageRow } from './rows';
 
 export const USAGE_COLUMNS = [
@@ -46,6 +47,14 @@ export const USAGE_COLUMNS = [
   'kafka_offset',
 ] as const satisfies readonly (keyof UsageRow)[];
 
+/** Where byte k of a canonical UUID's 16 starts in its 36-character text (dashes after bytes 3, 5, 7, 9). */
+const UUID_HEX_AT: readonly number[] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
 class Writer {
   buf: Buffer;
   pos = 0;
@@ -74,10 +83,18 @@ class Writer {
     this.buf.writeUInt32LE(Math.floor(v / 0x1_0000_0000), this.pos + 4);
     this.pos += 8;
   }
-  /** An integer as Int64 (from a number or a decimal string). */
-  i64(v: number | string): void {
+  /** An integer as Int64 (from a number or a decimal string; a safe integer without a BigInt). */
+  i64(value: number | string): void {
     this.room(8);
-    this.buf.writeBigInt64LE(BigInt(v), this.pos);
+    // up to 15 characters a decimal string is a safe integer (|v| < 10^15 < 2^53)
+    const v = typeof value === 'string' && value.length <= 15 ? Number(value) : value;
+    if (typeof v === 'number' && Number.isSafeInteger(v)) {
+      const hi = Math.floor(v / 0x1_0000_0000);
+      this.buf.writeUInt32LE(v - hi * 0x1_0000_0000, this.pos);
+      this.buf.writeInt32LE(hi, this.pos + 4);
+    } else {
+      this.buf.writeBigInt64LE(BigInt(v), this.pos);
+    }
     this.pos += 8;
   }
   uleb(n: number): void {
@@ -89,20 +106,28 @@ class Writer {
     } while (n > 0);
   }
   str(s: string): void {
-    const max = s.length * 3;
-    this.room(max + 5);
-    // ASCII fast path: length known before writing
-    let ascii = true;
-    for (let i = 0; i < s.length; i++) {
-      if (s.charCodeAt(i) > 0x7f) {
-        ascii = false;
-        break;
+    const n = s.length;
+    this.room(n * 3 + 5);
+    // Short ASCII (almost every value): the length byte, then the characters copied in the same pass that checks
+    // them; a native Buffer.write costs more than the copy for strings this short.
+    if (n < 0x80) {
+      const buf = this.buf;
+      const start = this.pos + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) break;
+        buf[start + i] = c;
       }
-    }
-    if (ascii) {
-      this.uleb(s.length);
+      if (i === n) {
+        buf[this.pos] = n;
+        this.pos = start + n;
+        return;
+      }
+    } else if (isAscii(s)) {
+      this.uleb(n);
       this.buf.write(s, this.pos, 'latin1');
-      this.pos += s.length;
+      this.pos += n;
       return;
     }
     const bytes = Buffer.from(s, 'utf8');
@@ -111,13 +136,15 @@ class Writer {
     bytes.copy(this.buf, this.pos);
     this.pos += bytes.length;
   }
+  /** A canonical UUID (validated upstream): its two 64-bit halves, each little-endian, so bytes 7..0, 15..8. */
   uuid(id: string): void {
     this.room(16);
     const at = this.pos;
-    this.buf.write(id.replace(/-/g, ''), at, 16, 'hex');
-    // each 64-bit half little-endian: the bytes of each half reversed in place
-    this.buf.subarray(at, at + 8).reverse();
-    this.buf.subarray(at + 8, at + 16).reverse();
+    for (let k = 0; k < 16; k++) {
+      const c = UUID_HEX_AT[k] ?? 0;
+      this.buf[at + (k < 8 ? 7 - k : 23 - k)] =
+        (hexValue(id.charCodeAt(c)) << 4) | hexValue(id.charCodeAt(c + 1));
+    }
     this.pos += 16;
   }
   nullableU32(v: number | null): void {

@@ -131,9 +131,13 @@ test('IdSet: exact membership of 128-bit ids, growing past its first capacity', 
   expect(set.size).toBe(ids.length);
   expect(ids.every((id) => set.has(id))).toBe(true);
   expect(set.add(ids[123] ?? '')).toBe(false);
-  // ids that differ from a member in one hex digit only are not members
-  const near = (ids[7] ?? '').replace(/.$/, (c) => (c === '0' ? '1' : '0'));
-  expect(set.has(near)).toBe(false);
+  // ids that differ from a member in one hex digit only, at any of the 32 positions, are not members
+  const member = ids[7] ?? '';
+  for (let at = 0; at < member.length; at++) {
+    if (member[at] === '-') continue;
+    const near = member.slice(0, at) + (member[at] === '0' ? '1' : '0') + member.slice(at + 1);
+    expect([at, set.has(near)]).toEqual([at, false]);
+  }
   expect(Array.from({ length: 1000 }, () => randomUUID()).some((id) => set.has(id))).toBe(false);
 });
 
