@@ -3,8 +3,8 @@
  * minute/hour/day rollups), effectively once. docs/decisions/0011-ingest.md explains the design; in short:
  *
  *  - kafkajs `eachBatch`, one partition's batch at a time (several partitions concurrently). Each batch, split
- *    at `batchMaxRows` and wherever its events change month (the raw table's partition), becomes ONE insert of
- *    a contiguous offset range [first, last] of one partition, so one part of the raw table, written atomically,
+ *    at `batchMaxRows` and wherever its events change UTC day, becomes ONE insert of a contiguous offset range
+ *    [first, last] of one partition, so one part per table (raw and each rollup), each written atomically,
  *    with `insert_deduplication_token = <topic>-<partition>-<first>-<last>`: a retry of the range is dropped by
  *    ClickHouse as a duplicate block in the raw table and in every rollup (each has its own dedup window).
  *  - ClickHouse is the record of progress: when a partition is assigned, the newest offset already in the raw
@@ -80,13 +80,8 @@ const RAW_TABLE = 'usage_events';
 const ABANDONED: unique symbol = Symbol('abandoned');
 const DLQ_TABLE = 'usage_dlq';
 
-/** [start, end) in ms of the UTC month holding `ms`: the raw table's partition, toYYYYMM(occurred_at). */
-export function utcMonthOf(ms: number): [number, number] {
-  const d = new Date(ms);
-  const y = d.getUTCFullYear();
-  const m = d.getUTCMonth();
-  return [Date.UTC(y, m, 1), Date.UTC(y, m + 1, 1)];
-}
+/** A UTC day in ms (Unix time has no leap seconds): the finest partition of the tables an insert writes. */
+const DAY_MS = 86_400_000;
 
 export function createIngest(o: IngestOptions): Ingest {
   const log = o.logger.child({ module: 'ingest', topic: o.topic, groupId: o.groupId });
@@ -241,12 +236,14 @@ export function createIngest(o: IngestOptions): Ingest {
   }
 
   /**
-   * Writes the longest prefix of `messages` whose rows all fall in one month, the raw table's partition, and
-   * returns how many messages that prefix holds (0: not written, the range was abandoned). One month per insert
-   * makes each insert ONE part of the raw table, which ClickHouse writes atomically; an insert spanning two
-   * months writes two parts, and if it failed between them, progress read back later (the newest offset in the
-   * raw table) could skip the part that did not land. Ranges split this way only at a month boundary or around a
-   * late event from an earlier month.
+   * Writes the longest prefix of `messages` whose rows all fall in one UTC day and returns how many messages that
+   * prefix holds (0: not written, the range was abandoned). One day per insert makes each insert ONE part of
+   * every table it writes — the raw table (partitioned by month), usage_minute (by day), usage_hour (by month),
+   * usage_day (by year) — and ClickHouse writes each part atomically. An insert spanning two months wrote two
+   * raw parts; had it failed between them and its range then been abandoned, progress read back later (the newest
+   * offset in the raw table) could skip the part that did not land. Ranges are cut only around a UTC midnight or an
+   * event from another day (a late one, a spool replay interleaved with live traffic), counted in
+   * tokenledger_ingest_range_cuts_total.
    */
   async function writeRange(
     state: PartitionState,
@@ -255,12 +252,13 @@ export function createIngest(o: IngestOptions): Ingest {
     p: EachBatchPayload,
   ): Promise<number> {
     const now = Date.now();
-    let monthStart = Number.NEGATIVE_INFINITY;
-    let monthEnd = Number.POSITIVE_INFINITY;
-    let monthSet = false;
+    let dayStart = Number.NEGATIVE_INFINITY;
+    let dayEnd = Number.POSITIVE_INFINITY;
+    let daySet = false;
     let count = all.length;
-    // Rows go straight into the RowBinary body: a batch never holds all its row objects at once.
-    const body = new UsageRowWriter(all.length);
+    // Rows go straight into the RowBinary body: a batch never holds all its row objects at once. (Sized for a
+    // part of the range: it grows if needed, and a range cut short does not pay for the whole.)
+    const body = new UsageRowWriter(Math.min(all.length, 8192));
     const ids: string[] = [];
     const ats: number[] = [];
     const keep = (row: UsageRow): void => {
@@ -299,11 +297,13 @@ export function createIngest(o: IngestOptions): Ingest {
         repeats++;
         continue;
       }
-      if (!monthSet) {
-        [monthStart, monthEnd] = utcMonthOf(row.occurred_at);
-        monthSet = true;
-      } else if (row.occurred_at < monthStart || row.occurred_at >= monthEnd) {
-        count = i; // another month: this range ends before this message, the next one starts with it
+      if (!daySet) {
+        dayStart = Math.floor(row.occurred_at / DAY_MS) * DAY_MS;
+        dayEnd = dayStart + DAY_MS;
+        daySet = true;
+      } else if (row.occurred_at < dayStart || row.occurred_at >= dayEnd) {
+        count = i; // another day: this range ends before this message, the next one starts with it
+        metrics.rangeCuts.inc();
         break;
       }
       if (state.dedupe.needsLookup(row.occurred_at)) {

@@ -6,6 +6,7 @@ export interface IngestMetrics {
   readonly events: Counter<'outcome'>;
   readonly dlq: Counter<'reason'>;
   readonly retries: Counter;
+  readonly rangeCuts: Counter;
   readonly batchRows: Histogram;
   readonly insertSeconds: Histogram;
   readonly lag: Gauge<'partition'>;
@@ -31,6 +32,11 @@ export function createIngestMetrics(registry: Registry = new Registry()): Ingest
     help: 'ClickHouse calls retried after a retriable failure',
     registers: [registry],
   });
+  const rangeCuts = new Counter({
+    name: 'tokenledger_ingest_range_cuts_total',
+    help: 'Offset ranges cut short because their events cross a UTC day (one part per table per insert)',
+    registers: [registry],
+  });
   const batchRows = new Histogram({
     name: 'tokenledger_ingest_insert_rows',
     help: 'Rows per ClickHouse insert',
@@ -54,6 +60,7 @@ export function createIngestMetrics(registry: Registry = new Registry()): Ingest
     events,
     dlq,
     retries,
+    rangeCuts,
     batchRows,
     insertSeconds,
     lag,
@@ -62,6 +69,7 @@ export function createIngestMetrics(registry: Registry = new Registry()): Ingest
       for (const v of (await events.get()).values) out[String(v.labels.outcome)] = v.value;
       for (const v of (await dlq.get()).values) out[`dlq:${String(v.labels.reason)}`] = v.value;
       out.retries = (await retries.get()).values[0]?.value ?? 0;
+      out.range_cuts = (await rangeCuts.get()).values[0]?.value ?? 0;
       return out;
     },
   };

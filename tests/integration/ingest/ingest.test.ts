@@ -185,7 +185,7 @@ test('a restarted consumer (new group, committed offsets lost) skips what ClickH
   expect(t.distinct).toBe(events.length);
 });
 
-test('a range whose events span two months is written as one insert per month (one raw part each, atomic); totals exact', async () => {
+test('a range whose events span two days (here two months) is written as one insert per UTC day, one part per table; totals exact', async () => {
   const topic = await k.topic(1);
   const dlqTopic = await k.topic(1);
   const now = new Date();
@@ -238,18 +238,19 @@ test('a range whose events span two months is written as one insert per month (o
   } finally {
     await ingest.stop();
   }
+  const cuts = (await ingest.metrics.snapshot()).range_cuts ?? 0;
   const where = `tags['run'] = 'months'`;
   const months = await (
     await real.query({
-      query: `SELECT kafka_offset AS o, toYYYYMM(occurred_at) AS m FROM usage_events WHERE ${where}`,
+      query: `SELECT kafka_offset AS o, toUInt32(toDate(occurred_at)) AS m FROM usage_events WHERE ${where}`,
       format: 'JSONEachRow',
     })
   ).json<{ o: string; m: number }>();
-  const monthAt = new Map(months.map((r) => [Number(r.o), r.m]));
-  const monthsPerInsert = ranges.map(([a, b]) => {
+  const dayAt = new Map(months.map((r) => [Number(r.o), r.m]));
+  const daysPerInsert = ranges.map(([a, b]) => {
     const seen = new Set<number>();
     for (let off = a; off <= b; off++) {
-      const m = monthAt.get(off);
+      const m = dayAt.get(off);
       if (m !== undefined) seen.add(m);
     }
     return seen.size;
@@ -269,14 +270,15 @@ test('a range whose events span two months is written as one insert per month (o
     })
   ).json<{ rollup: string; events: string; input: string; cost: string }>();
   process.stdout.write(
-    `[ingest months] ${events.length} events in 30 runs over 2 months → ${ranges.length} raw inserts, months per insert: ${[...new Set(monthsPerInsert)].join(',')}\n` +
+    `[ingest months] ${events.length} events in 30 runs over 2 months → ${ranges.length} raw inserts, days per insert: ${[...new Set(daysPerInsert)].join(',')}, range cuts counted: ${cuts}\n` +
       `${describeTotals('  expected', want)}\n${describeTotals('  raw', t.raw)}\n` +
       rollups
         .map((r) => `  ${r.rollup}: events=${r.events} input=${r.input} cost_nanousd=${r.cost}\n`)
         .join(''),
   );
   expect(ranges.length).toBeGreaterThanOrEqual(30);
-  expect(monthsPerInsert.every((n) => n === 1)).toBe(true);
+  expect(daysPerInsert.every((n) => n === 1)).toBe(true);
+  expect(cuts).toBeGreaterThanOrEqual(29);
   expect(t.distinct).toBe(events.length);
   expect(t.raw).toEqual(want);
   for (const r of rollups)
