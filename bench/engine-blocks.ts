@@ -4,7 +4,8 @@
  * no HTTP, no parsing: INSERT … SELECT from a staging table), on the real migration 0001, with the drain
  * benchmark's event shape (17 teams, 101 users, 5 models, 3,000 events/s of event time, rows taken per Kafka
  * partition in offset order as ingest takes them). Variants: the real schema (raw → minute → hour → day),
- * the minute view only, and the raw table alone. Rounds alternate variants so machine noise hits all of them.
+ * the minute view only, and the raw table alone, run in turn for each size in every round (best of the rounds is
+ * reported). Deduplication is off (`insert_deduplicate = 0`): ingest's inserts pay that too, so this is a floor.
  */
 import fs from 'node:fs';
 import os from 'node:os';

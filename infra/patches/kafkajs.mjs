@@ -98,10 +98,18 @@ module.exports = fast
 module.exports.slow = slow
 `;
 
+const PATCHED_VERSION = '2.2.4';
+const pkg = join(root, 'node_modules', 'kafkajs', 'package.json');
+const version = existsSync(pkg) ? JSON.parse(readFileSync(pkg, 'utf8')).version : undefined;
+
 /** Replaces `file` with `patch(text)` unless it is marked already; reports and leaves unknown versions alone. */
 function apply(relative, mark, known, patch, what) {
   const file = join(src, relative);
   if (!existsSync(file)) return; // kafkajs not installed (yet)
+  if (version !== PATCHED_VERSION) {
+    console.error(`kafkajs patch: kafkajs ${version} is not ${PATCHED_VERSION}; ${relative} left as it is`);
+    return;
+  }
   const text = readFileSync(file, 'utf8');
   if (text.includes(mark)) return;
   if (!text.includes(known)) {

@@ -28,7 +28,10 @@ export interface EmitterOptions {
   readonly topic?: string;
   readonly defaults?: EventDefaults;
   readonly logger?: Logger;
-  /** A batch is sent when it has this many events, this many bytes, or its first event is this old. */
+  /**
+   * A batch is sent when it has this many events, this many bytes, or its first event is this old (lingerMs, default
+   * 10) — or, while a batch is in flight, as soon as that batch is acknowledged: no linger timer runs then.
+   */
   readonly batch?: { readonly maxEvents?: number; readonly maxBytes?: number; readonly lingerMs?: number };
   /** Produce requests awaiting acknowledgement at once (Kafka keeps order for up to 5 with idempotence). */
   readonly maxInFlight?: number;

@@ -9,17 +9,18 @@ type RecordInput = {
   value?: unknown;
   headers?: Record<string, unknown>;
 };
-type Encoded = { buffer: Buffer; size(): number };
+type Encoded = { buffer: Buffer; buf: Buffer; offset: number };
 type RecordFn = ((r: RecordInput) => Encoded) & { slow?: (r: RecordInput) => Encoded };
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const Record = require('kafkajs/src/protocol/recordBatch/record/v0') as RecordFn;
 
-function bytesBothWays(r: RecordInput): [string, string] {
+function bytesBothWays(r: RecordInput, fastPath = false): [string, string] {
   const slow = Record.slow;
   if (slow === undefined) throw new Error('kafkajs is not patched: run node infra/patches/kafkajs.mjs');
   const fast = Record(r);
-  expect(fast.size()).toBe(fast.buffer.length);
+  // the fast path computes the exact size first: every allocated byte is written
+  if (fastPath) expect(fast.offset).toBe(fast.buf.length);
   return [fast.buffer.toString('hex'), slow(r).buffer.toString('hex')];
 }
 
@@ -53,8 +54,8 @@ describe('kafkajs record encoder patch', () => {
       { key: 'k', value: Buffer.from('v'), headers: { reason: 'x', list: ['a', 'b'] } },
     ],
     ['empty headers object', { key: 'k', value: Buffer.from('v'), headers: {} }],
-  ])('%s: same bytes as kafkajs', (_, r) => {
-    const [fast, slow] = bytesBothWays(r);
+  ])('%s: same bytes as kafkajs', (name, r) => {
+    const [fast, slow] = bytesBothWays(r, !name.includes('(original code)'));
     expect(fast).toBe(slow);
   });
 
