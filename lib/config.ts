@@ -189,6 +189,11 @@ export const SETTINGS = {
       'Partitions processed (and inserted) at the same time by one consumer.',
     ),
     setting(
+      'INGEST_CONSUMERS',
+      z.coerce.number().int().min(1).max(16).default(2),
+      'Consumer-group members one ingest process runs: one converts while another waits for ClickHouse.',
+    ),
+    setting(
       'INGEST_SESSION_TIMEOUT_MS',
       z.coerce.number().int().min(6000).max(300_000).default(30_000),
       'Consumer-group session timeout: how long a crashed consumer holds its partitions.',
@@ -303,6 +308,7 @@ export interface IngestConfig {
   readonly batchMaxWaitMs: number;
   readonly dedupeHorizonMs: number;
   readonly partitionsConcurrently: number;
+  readonly consumers: number;
   readonly sessionTimeoutMs: number;
   readonly httpPort: number;
   readonly pricesOverridesFile: string | undefined;
@@ -470,6 +476,7 @@ export function loadConfig(
       batchMaxWaitMs: get<number>('INGEST_BATCH_MAX_WAIT_MS'),
       dedupeHorizonMs: get<number>('INGEST_DEDUPE_HORIZON_MS'),
       partitionsConcurrently: get<number>('INGEST_PARTITIONS_CONCURRENTLY'),
+      consumers: get<number>('INGEST_CONSUMERS'),
       sessionTimeoutMs: get<number>('INGEST_SESSION_TIMEOUT_MS'),
       httpPort: get<number>('INGEST_HTTP_PORT'),
       pricesOverridesFile: get<string | undefined>('PRICES_OVERRIDES_FILE'),

@@ -26,8 +26,8 @@ export function registerIngest(program: Command): void {
       'after',
       `
 Settings (environment): INGEST_TOPIC, INGEST_GROUP_ID, INGEST_DLQ_TOPIC, INGEST_BATCH_MAX_ROWS,
-INGEST_BATCH_MAX_WAIT_MS, INGEST_DEDUPE_HORIZON_MS, INGEST_PARTITIONS_CONCURRENTLY, PRICES_OVERRIDES_FILE,
-plus the Kafka and ClickHouse ones (tokenledger config check --list). Run several copies with the same
+INGEST_BATCH_MAX_WAIT_MS, INGEST_DEDUPE_HORIZON_MS, INGEST_PARTITIONS_CONCURRENTLY, INGEST_CONSUMERS,
+PRICES_OVERRIDES_FILE, plus the Kafka and ClickHouse ones (tokenledger config check --list). Run several copies with the same
 INGEST_GROUP_ID to share the partitions. SIGTERM/SIGINT: finish the batches in progress, commit, exit 0.`,
     )
     .action(async (opts: { httpPort?: string }) => {
@@ -84,6 +84,7 @@ async function runIngest(opts: { httpPort?: string }): Promise<number> {
         batchMaxWaitMs: config.ingest.batchMaxWaitMs,
         dedupeHorizonMs: config.ingest.dedupeHorizonMs,
         partitionsConcurrently: config.ingest.partitionsConcurrently,
+        consumers: config.ingest.consumers,
         sessionTimeoutMs: config.ingest.sessionTimeoutMs,
         metricsRegistry: registry,
         onFatal,

@@ -48,6 +48,12 @@ export interface IngestOptions {
   readonly batchMaxWaitMs?: number;
   readonly dedupeHorizonMs?: number;
   readonly partitionsConcurrently?: number;
+  /**
+   * Members of the consumer group this process runs (default 2). kafkajs fetches again only when every batch of
+   * the previous fetch is written, so one member alternates between converting (Node) and waiting for inserts
+   * (ClickHouse); two members overlap the two. Each is an ordinary group member: the guarantees are unchanged.
+   */
+  readonly consumers?: number;
   /** Consumer-group session timeout (default 30 s). */
   readonly sessionTimeoutMs?: number;
   readonly limits?: ValidationLimits;
@@ -67,6 +73,13 @@ export interface Ingest {
   /** False after a fatal error. */
   healthy(): boolean;
   readonly metrics: IngestMetrics;
+}
+
+/** One member of the consumer group, with the partitions it owns in its current generation. */
+interface Member {
+  readonly consumer: Consumer;
+  readonly partitions: Map<number, PartitionState>;
+  joined: boolean;
 }
 
 interface PartitionState {
@@ -91,10 +104,8 @@ export function createIngest(o: IngestOptions): Ingest {
   const retryMax = o.retry?.maxMs ?? 5000;
   const converter = createConverter(usageEventRegistry(), o.catalog, o.limits);
   const metrics = createIngestMetrics(o.metricsRegistry);
-  const partitions = new Map<number, PartitionState>();
-  let consumer: Consumer | undefined;
+  const members: Member[] = [];
   let producer: Producer | undefined;
-  let joined = false;
   let clickhouseOk = true;
   let fatal: Error | undefined;
   let stopping = false;
@@ -393,15 +404,15 @@ export function createIngest(o: IngestOptions): Ingest {
     return messages.length;
   }
 
-  async function eachBatch(p: EachBatchPayload): Promise<void> {
+  async function eachBatch(member: Member, p: EachBatchPayload): Promise<void> {
     const { batch } = p;
     const partition = batch.partition;
     if (batch.messages.length === 0) return;
-    let state = partitions.get(partition);
+    let state = member.partitions.get(partition);
     if (state === undefined) {
       state = await assign(partition, p);
       if (state === undefined) return;
-      partitions.set(partition, state);
+      member.partitions.set(partition, state);
     }
     const done = state.done;
     const todo = batch.messages.filter((m) => Number(m.offset) > done);
@@ -415,28 +426,89 @@ export function createIngest(o: IngestOptions): Ingest {
       const last = todo[i - 1]?.offset ?? '0';
       state.done = Number(last);
       p.resolveOffset(last);
-      await commit(partition, last);
+      await commit(member, partition, last);
       await p.heartbeat().catch(() => undefined);
     }
     if (todo.length === 0) {
       const last = batch.lastOffset();
       p.resolveOffset(last);
-      await commit(partition, last);
+      await commit(member, partition, last);
     }
   }
 
-  async function commit(partition: number, offset: string): Promise<void> {
+  async function commit(member: Member, partition: number, offset: string): Promise<void> {
     try {
-      await consumer?.commitOffsets([{ topic: o.topic, partition, offset: String(Number(offset) + 1) }]);
+      await member.consumer.commitOffsets([
+        { topic: o.topic, partition, offset: String(Number(offset) + 1) },
+      ]);
     } catch (err) {
       // The data is in ClickHouse: a lost commit only means re-reading a range that will be skipped.
       logLimited('commit', { err, partition }, 'committing offsets failed (ClickHouse has the data)');
     }
   }
 
+  /** Starts one member of the group; its fetches are bounded so all members together hold about 4 MiB. */
+  async function startMember(index: number, count: number): Promise<void> {
+    const c = o.kafka.consumer({
+      groupId: o.groupId,
+      // Let the broker gather bigger batches (what arrived within the wait, at least 256 KiB), bounded so memory
+      // stays small: 1 MiB per partition is ~30,000 gzip-compressed events, ~4 MiB per fetch across the members.
+      maxBytesPerPartition: 1024 * 1024,
+      maxBytes: Math.max(1, Math.floor(4 / count)) * 1024 * 1024,
+      minBytes: 256 * 1024,
+      maxWaitTimeInMs: o.batchMaxWaitMs ?? 500,
+      sessionTimeout: o.sessionTimeoutMs ?? 30_000,
+      rebalanceTimeout: 60_000,
+      heartbeatInterval: Math.max(500, Math.floor((o.sessionTimeoutMs ?? 30_000) / 10)),
+      retry: { retries: 10 },
+    });
+    const member: Member = { consumer: c, partitions: new Map(), joined: false };
+    members.push(member);
+    c.on(c.events.GROUP_JOIN, (e) => {
+      // A new generation: progress is read back from ClickHouse for every partition this member gets.
+      member.partitions.clear();
+      member.joined = true;
+      log.info({ member: index, assignment: e.payload.memberAssignment }, 'joined the consumer group');
+    });
+    c.on(c.events.CRASH, (e) => {
+      log.error({ err: e.payload.error, restart: e.payload.restart, member: index }, 'consumer crashed');
+      if (!e.payload.restart && fatal === undefined) {
+        fatal = e.payload.error;
+        o.onFatal?.(e.payload.error);
+      }
+    });
+    c.on(c.events.STOP, () => {
+      member.joined = false;
+    });
+    await c.connect();
+    await c.subscribe({ topic: o.topic, fromBeginning: true });
+    await c.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: o.partitionsConcurrently ?? 3,
+      eachBatch: async (payload) => {
+        try {
+          await eachBatch(member, payload);
+        } catch (err) {
+          if (err instanceof TokenledgerError && err.code === 'CLICKHOUSE_QUERY_FAILED') {
+            fatal = err;
+            log.error({ err }, 'ingest stopped: a ClickHouse error retrying cannot fix');
+            o.onFatal?.(err);
+            // Nothing of this range was committed; stop consuming (every member) rather than skip it.
+            for (const m of members) void m.consumer.stop();
+            return;
+          }
+          throw err; // kafkajs retries the batch (nothing was committed for it)
+        }
+      },
+    });
+  }
+
   return {
     metrics,
-    ready: () => joined && clickhouseOk && fatal === undefined && !stopping,
+    // Ready as soon as one member consumes (the others may still be joining, or idle on a topic with fewer
+    // partitions than members).
+    ready: () => members.some((m) => m.joined) && clickhouseOk && fatal === undefined && !stopping,
     healthy: () => fatal === undefined,
     async start() {
       producer = o.kafka.producer({
@@ -445,65 +517,21 @@ export function createIngest(o: IngestOptions): Ingest {
         allowAutoTopicCreation: false,
       });
       await producer.connect();
-      const c = o.kafka.consumer({
-        groupId: o.groupId,
-        // Let the broker gather bigger batches (what arrived within the wait, at least 256 KiB), bounded so memory
-        // stays small: 1 MiB per partition is ~30,000 gzip-compressed events, 4 MiB per fetch.
-        maxBytesPerPartition: 1024 * 1024,
-        maxBytes: 4 * 1024 * 1024,
-        minBytes: 256 * 1024,
-        maxWaitTimeInMs: o.batchMaxWaitMs ?? 500,
-        sessionTimeout: o.sessionTimeoutMs ?? 30_000,
-        rebalanceTimeout: 60_000,
-        heartbeatInterval: Math.max(500, Math.floor((o.sessionTimeoutMs ?? 30_000) / 10)),
-        retry: { retries: 10 },
-      });
-      consumer = c;
-      c.on(c.events.GROUP_JOIN, (e) => {
-        // A new generation: progress is read back from ClickHouse for every partition we get.
-        partitions.clear();
-        joined = true;
-        log.info({ assignment: e.payload.memberAssignment }, 'joined the consumer group');
-      });
-      c.on(c.events.CRASH, (e) => {
-        log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed');
-        if (!e.payload.restart && fatal === undefined) {
-          fatal = e.payload.error;
-          o.onFatal?.(e.payload.error);
-        }
-      });
-      c.on(c.events.STOP, () => {
-        joined = false;
-      });
-      await c.connect();
-      await c.subscribe({ topic: o.topic, fromBeginning: true });
-      await c.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: o.partitionsConcurrently ?? 3,
-        eachBatch: async (payload) => {
-          try {
-            await eachBatch(payload);
-          } catch (err) {
-            if (err instanceof TokenledgerError && err.code === 'CLICKHOUSE_QUERY_FAILED') {
-              fatal = err;
-              log.error({ err }, 'ingest stopped: a ClickHouse error retrying cannot fix');
-              o.onFatal?.(err);
-              // Nothing of this range was committed; stop consuming rather than skip it.
-              void c.stop();
-              return;
-            }
-            throw err; // kafkajs retries the batch (nothing was committed for it)
-          }
-        },
-      });
-      log.info({ maxRows, horizonMs }, 'ingest started');
+      const count = o.consumers ?? 2;
+      // Started together, so they usually join in one generation instead of the first taking every partition and
+      // giving some back a moment later.
+      await Promise.all(Array.from({ length: count }, (_, i) => startMember(i, count)));
+      log.info({ maxRows, horizonMs, consumers: count }, 'ingest started');
     },
     async stop() {
       stopping = true;
-      await consumer?.disconnect().catch((err: unknown) => log.warn({ err }, 'consumer disconnect failed'));
+      await Promise.all(
+        members.map((m) =>
+          m.consumer.disconnect().catch((err: unknown) => log.warn({ err }, 'consumer disconnect failed')),
+        ),
+      );
       await producer?.disconnect().catch(() => undefined);
-      joined = false;
+      for (const m of members) m.joined = false;
       log.info({}, 'ingest stopped');
     },
   };
