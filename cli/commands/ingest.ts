@@ -27,8 +27,9 @@ export function registerIngest(program: Command): void {
       `
 Settings (environment): INGEST_TOPIC, INGEST_GROUP_ID, INGEST_DLQ_TOPIC, INGEST_BATCH_MAX_ROWS,
 INGEST_BATCH_MAX_WAIT_MS, INGEST_DEDUPE_HORIZON_MS, INGEST_PARTITIONS_CONCURRENTLY, INGEST_CONSUMERS,
-PRICES_OVERRIDES_FILE, plus the Kafka and ClickHouse ones (tokenledger config check --list). Run several copies with the same
-INGEST_GROUP_ID to share the partitions. SIGTERM/SIGINT: finish the batches in progress, commit, exit 0.`,
+PRICES_OVERRIDES_FILE, plus the Kafka and ClickHouse ones (tokenledger config check --list).
+Run several copies with the same INGEST_GROUP_ID to share the partitions.
+SIGTERM/SIGINT: finish the batches in progress, commit, exit 0.`,
     )
     .action(async (opts: { httpPort?: string }) => {
       process.exitCode = await runIngest(opts);
