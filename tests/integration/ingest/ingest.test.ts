@@ -6,7 +6,7 @@
 import { Registry } from 'prom-client';
 import { createIngest } from '../../../consumers/ingest';
 import { waitUntil } from '../../../infra/process';
-import type { Ingest } from '../../../consumers/ingest';
+import type { Ingest, IngestOptions } from '../../../consumers/ingest';
 import { DLQ_HEADERS } from '../../../consumers/ingest';
 import { loadCatalog } from '../../../consumers/pricing';
 import { ensureSchema } from '../../../migrations/runner';
@@ -32,7 +32,13 @@ beforeAll(async () => {
   await ensureSchema(db.client(), testLogger());
 });
 
-function startIngest(topic: string, dlqTopic: string, groupId: string, registry = new Registry()): Ingest {
+function startIngest(
+  topic: string,
+  dlqTopic: string,
+  groupId: string,
+  registry = new Registry(),
+  overrides: Partial<IngestOptions> = {},
+): Ingest {
   return createIngest({
     kafka: k.kafka,
     clickhouse: db.client(),
@@ -44,6 +50,7 @@ function startIngest(topic: string, dlqTopic: string, groupId: string, registry 
     batchMaxWaitMs: 100,
     batchMaxRows: 3000,
     metricsRegistry: registry,
+    ...overrides,
   });
 }
 
@@ -217,15 +224,8 @@ test('a range whose events span two days (here two months) is written as one ins
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
-  const ingest = createIngest({
-    kafka: k.kafka,
+  const ingest = startIngest(topic, dlqTopic, k.groupId(), undefined, {
     clickhouse: watched,
-    logger: testLogger(),
-    catalog: loadCatalog(),
-    topic,
-    groupId: k.groupId(),
-    dlqTopic,
-    batchMaxWaitMs: 100,
     batchMaxRows: 50_000,
   });
   await ingest.start();
