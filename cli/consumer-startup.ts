@@ -90,7 +90,15 @@ export async function serveConsumer(o: {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
-  await service.start();
+  try {
+    await service.start();
+  } catch (err) {
+    // Nothing half-started stays behind (the health server would keep the process alive).
+    await service.stop().catch(() => undefined);
+    await health.close();
+    await o.clickhouse.close();
+    throw err;
+  }
   const progress = setInterval(() => void o.progress(), 10_000);
   progress.unref();
   const why = await stopped;

@@ -1,7 +1,7 @@
 /**
  * `tokenledger ingest`: the long-running ingest consumer (consumers/ingest), with /metrics, /healthz and
  * /readyz, a progress line every 10 s, and a graceful stop on SIGTERM/SIGINT (the batches in progress are
- * written and committed first).
+ * written first; their commit may be lost, which costs the next owner a re-read that ClickHouse's progress skips).
  * `tokenledger dlq tail`: shows what ingest sent to the dead-letter topic, with reason and source coordinates.
  */
 import type { Command } from 'commander';
@@ -26,10 +26,12 @@ export function registerIngest(program: Command): void {
       'after',
       `
 Settings (environment): INGEST_TOPIC, INGEST_GROUP_ID, INGEST_DLQ_TOPIC, INGEST_BATCH_MAX_ROWS,
-INGEST_BATCH_MAX_WAIT_MS, INGEST_DEDUPE_HORIZON_MS, INGEST_PARTITIONS_CONCURRENTLY, INGEST_CONSUMERS,
-PRICES_OVERRIDES_FILE, plus the Kafka and ClickHouse ones (tokenledger config check --list).
-Run several copies with the same INGEST_GROUP_ID to share the partitions.
-SIGTERM/SIGINT: finish the batches in progress, commit, exit 0.`,
+INGEST_BATCH_MAX_WAIT_MS, INGEST_DEDUPE_HORIZON_MS, INGEST_PARTITIONS_CONCURRENTLY,
+INGEST_CONSUMERS, INGEST_SESSION_TIMEOUT_MS, PRICES_OVERRIDES_FILE, plus the Kafka and
+ClickHouse ones (tokenledger config check --list).
+Run several copies with the same INGEST_GROUP_ID to share the partitions (each runs
+INGEST_CONSUMERS group members: give the topic at least copies × members partitions).
+SIGTERM/SIGINT: finish the batches in progress (written to ClickHouse), exit 0.`,
     )
     .action(async (opts: { httpPort?: string }) => {
       process.exitCode = await runIngest(opts);

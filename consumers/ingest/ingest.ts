@@ -66,7 +66,10 @@ export interface IngestOptions {
 
 export interface Ingest {
   start(): Promise<void>;
-  /** Finishes the batches in progress (written and committed), then leaves the group. */
+  /**
+   * Finishes the batches in progress (written to ClickHouse; kafkajs may drop their last commit while stopping,
+   * which only costs the next owner a re-read that the progress in ClickHouse skips), then leaves the group.
+   */
   stop(): Promise<void>;
   /** Consumer in the group and ClickHouse answering. */
   ready(): boolean;
@@ -124,43 +127,52 @@ export function createIngest(o: IngestOptions): Ingest {
   ): Promise<T | typeof ABANDONED> {
     let delay = retryInitial;
     let resume: (() => void) | undefined;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const result = await fn();
-        clickhouseOk = true;
-        resume?.();
-        return result;
-      } catch (err) {
-        const failure = classifyClickHouseError(err);
-        if (!failure.retriable) {
-          throw new TokenledgerError(
-            'CLICKHOUSE_QUERY_FAILED',
-            `${what} failed with ClickHouse error ${failure.code}, which retrying cannot fix: ${err instanceof Error ? err.message : String(err)}`,
-            { cause: err },
-          );
-        }
-        clickhouseOk = false;
-        metrics.retries.inc();
-        logLimited(
-          'ch_retry',
-          { err, what, attempt, code: failure.code },
-          'ClickHouse unavailable; retrying',
-        );
-        resume ??= p?.pause();
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(retryMax, delay * 2);
-        if (p !== undefined) {
-          if (p.isStale() || !p.isRunning()) return ABANDONED;
-          // A failed heartbeat means the group is rebalancing (or dropped us): the partition may go to another
-          // consumer, which reads progress from ClickHouse. Abandon the range rather than write it late.
-          try {
-            await p.heartbeat();
-          } catch (err) {
-            log.warn(
-              { err },
-              'group rebalancing while ClickHouse was unavailable: range abandoned, not committed',
+    try {
+      return await retrying();
+    } finally {
+      // Every way out — success, abandoned, fatal — resumes the partition: kafkajs keeps a paused partition
+      // paused across a rejoin, so one left paused here would never be fetched again by this member.
+      resume?.();
+    }
+
+    async function retrying(): Promise<T | typeof ABANDONED> {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const result = await fn();
+          clickhouseOk = true;
+          return result;
+        } catch (err) {
+          const failure = classifyClickHouseError(err);
+          if (!failure.retriable) {
+            throw new TokenledgerError(
+              'CLICKHOUSE_QUERY_FAILED',
+              `${what} failed with ClickHouse error ${failure.code}, which retrying cannot fix: ${err instanceof Error ? err.message : String(err)}`,
+              { cause: err },
             );
-            return ABANDONED;
+          }
+          clickhouseOk = false;
+          metrics.retries.inc();
+          logLimited(
+            'ch_retry',
+            { err, what, attempt, code: failure.code },
+            'ClickHouse unavailable; retrying',
+          );
+          resume ??= p?.pause();
+          await new Promise((r) => setTimeout(r, delay));
+          delay = Math.min(retryMax, delay * 2);
+          if (p !== undefined) {
+            if (p.isStale() || !p.isRunning()) return ABANDONED;
+            // A failed heartbeat means the group is rebalancing (or dropped us): the partition may go to another
+            // consumer, which reads progress from ClickHouse. Abandon the range rather than write it late.
+            try {
+              await p.heartbeat();
+            } catch (err) {
+              log.warn(
+                { err },
+                'group rebalancing while ClickHouse was unavailable: range abandoned, not committed',
+              );
+              return ABANDONED;
+            }
           }
         }
       }
@@ -427,7 +439,13 @@ export function createIngest(o: IngestOptions): Ingest {
       state.done = Number(last);
       p.resolveOffset(last);
       await commit(member, partition, last);
-      await p.heartbeat().catch(() => undefined);
+      try {
+        await p.heartbeat();
+      } catch {
+        // The group is rebalancing or dropped this member (kafkajs heartbeats only between ranges): stop here;
+        // what was written is committed, the rest goes to the partition's next owner.
+        return;
+      }
     }
     if (todo.length === 0) {
       const last = batch.lastOffset();
@@ -470,6 +488,9 @@ export function createIngest(o: IngestOptions): Ingest {
       // A new generation: progress is read back from ClickHouse for every partition this member gets.
       member.partitions.clear();
       member.joined = true;
+      // (withRetry resumes what it paused; this is the safety net: nothing stays paused into a new generation.)
+      const paused = c.paused();
+      if (paused.length > 0) c.resume(paused);
       log.info({ member: index, assignment: e.payload.memberAssignment }, 'joined the consumer group');
     });
     c.on(c.events.CRASH, (e) => {
@@ -493,11 +514,14 @@ export function createIngest(o: IngestOptions): Ingest {
           await eachBatch(member, payload);
         } catch (err) {
           if (err instanceof TokenledgerError && err.code === 'CLICKHOUSE_QUERY_FAILED') {
-            fatal = err;
             log.error({ err }, 'ingest stopped: a ClickHouse error retrying cannot fix');
-            o.onFatal?.(err);
+            if (fatal === undefined) {
+              fatal = err;
+              o.onFatal?.(err);
+            }
             // Nothing of this range was committed; stop consuming (every member) rather than skip it.
-            for (const m of members) void m.consumer.stop();
+            for (const m of members)
+              m.consumer.stop().catch((e: unknown) => log.warn({ err: e }, 'stopping a consumer failed'));
             return;
           }
           throw err; // kafkajs retries the batch (nothing was committed for it)
@@ -522,7 +546,14 @@ export function createIngest(o: IngestOptions): Ingest {
       const count = o.consumers ?? 2;
       // Started together, so they usually join in one generation instead of the first taking every partition and
       // giving some back a moment later.
-      await Promise.all(Array.from({ length: count }, (_, i) => startMember(i)));
+      const started = await Promise.allSettled(Array.from({ length: count }, (_, i) => startMember(i)));
+      const failed = started.find((r) => r.status === 'rejected');
+      if (failed !== undefined) {
+        // One member could not start: stop the others rather than run half a consumer.
+        await Promise.all(members.map((m) => m.consumer.disconnect().catch(() => undefined)));
+        await producer.disconnect().catch(() => undefined);
+        throw failed.reason;
+      }
       log.info({ maxRows, horizonMs, consumers: count }, 'ingest started');
     },
     async stop() {

@@ -12,6 +12,8 @@ import type { ValidationLimits } from '../../schemas/usage-event/validate';
 import { priceEvent } from '../pricing';
 import type { Catalog } from '../pricing';
 
+const INT64_MAX = 2n ** 63n - 1n;
+
 /** Why a message went to the dead-letter topic: a codec failure or the first validation rule it broke. */
 export type DlqReason =
   | 'bad_magic'
@@ -19,6 +21,7 @@ export type DlqReason =
   | 'body_invalid'
   | 'empty_value'
   | 'duration_out_of_range'
+  | 'cost_out_of_range'
   | ReturnType<typeof validateUsageEvent>[number]['reason'];
 
 /** A row of `usage_events` as JSONEachRow (Int64 money as a decimal string: JSON numbers stop at 2^53). */
@@ -128,6 +131,15 @@ export function createConverter(
         }
       }
       const price = priceEvent(catalog, event);
+      // cost_nanousd is Int64: absurd token counts (valid up to 2^53) can price beyond it. Refused, not allowed
+      // to stop ingest on the encoding of one row.
+      if (price.cost_nanousd > INT64_MAX || price.cost_nanousd < -INT64_MAX - 1n) {
+        return {
+          ok: false,
+          reason: 'cost_out_of_range',
+          message: `cost ${price.cost_nanousd} nano-USD (${event.request_model}, ${event.input_tokens} input and ${event.output_tokens} output tokens) does not fit Int64`,
+        };
+      }
       const row: UsageRow = {
         // ClickHouse prints UUIDs in lower case; repeats are compared as text
         event_id: event.event_id.toLowerCase(),

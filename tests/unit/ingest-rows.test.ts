@@ -91,6 +91,19 @@ test.each([
   // a value the UInt32 column cannot hold must not stop ingest
   ['duration_out_of_range', registry.encode(event({ duration_ms: 2 ** 32 }))],
   ['duration_out_of_range', registry.encode(event({ time_to_first_token_ms: -1 }))],
+  [
+    'cost_out_of_range',
+    registry.encode(
+      event({
+        request_model: 'claude-sonnet-4-5',
+        output_tokens: 2 ** 50,
+        input_tokens: 1,
+        cache_read_input_tokens: 0,
+        cache_creation_input_tokens: 0,
+        reasoning_output_tokens: 0,
+      }),
+    ),
+  ],
 ])('%s goes to the DLQ with that reason', (reason, value) => {
   const c = converter.convert(msg(value), now);
   expect(c.ok).toBe(false);
