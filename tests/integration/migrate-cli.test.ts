@@ -95,7 +95,9 @@ test('up applies every migration in order, a second up is a no-op, status shows 
   expect([up.code, up.stderr]).toEqual([0, '']);
   const lines = up.stdout.trimEnd().split('\n');
   expect(lines.slice(0, -1).map((l) => l.replace(/, [\d.]+ s\)$/, ')'))).toEqual(
-    repo.map((m) => `applied ${m.file} (${m.statements.length} statements)`),
+    repo.map(
+      (m) => `applied ${m.file} (${m.statements.length} statement${m.statements.length === 1 ? '' : 's'})`,
+    ),
   );
   expect(lines.at(-1)).toBe(
     `database ${db} is up to date: applied ${repo.length} now, ${repo.length} migration(s) in all`,

@@ -289,3 +289,76 @@ test('a range whose events span two days (here two months) is written as one ins
       String(want.cost_nanousd),
     ]);
 });
+
+test('the last range is replayed on assignment: a rollup that missed it takes it; one that has it counts nothing twice', async () => {
+  const topic = await k.topic(1);
+  const dlqTopic = await k.topic(1);
+  const now = new Date();
+  const base = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - 1, 1); // yesterday 01:00 UTC
+  const make = (from: number, n: number): UsageEvent[] =>
+    Array.from({ length: n }, (_, j) => ({
+      ...makeEvent(from + j, base, 'replay'),
+      team_id: `replay-${(from + j) % 3}`,
+    }));
+  const a = make(0, 2000);
+  const b = make(2000, 1500);
+  const ch = db.client();
+  const rollups = async (): Promise<Record<string, string>> => {
+    const rows = await (
+      await ch.query({
+        query: ['minute', 'hour', 'day']
+          .map(
+            (r) =>
+              `SELECT '${r}' AS rollup, toString(sum(requests)) AS n FROM usage_${r} WHERE team_id LIKE 'replay-%'`,
+          )
+          .join(' UNION ALL '),
+        format: 'JSONEachRow',
+      })
+    ).json<{ rollup: string; n: string }>();
+    return Object.fromEntries(rows.map((r) => [r.rollup, r.n]));
+  };
+  const run = async (until: (s: Record<string, number>) => boolean): Promise<Record<string, number>> => {
+    const ingest = startIngest(topic, dlqTopic, k.groupId());
+    await ingest.start();
+    try {
+      await waitUntil('ingest caught up', async () => until(await ingest.metrics.snapshot()), WAIT);
+      return await ingest.metrics.snapshot();
+    } finally {
+      await ingest.stop();
+    }
+  };
+
+  // 1. A written in full.
+  await produce(k.kafka, topic, encodeEvents(a));
+  await run((s) => (s.written ?? 0) >= a.length);
+  const afterA = await rollups();
+  // 2. A new owner replays A's last range, which the raw table and every view have: nothing changes.
+  await run((x) => (x.skipped_already_written ?? 0) >= a.length);
+  const replayedA = await rollups();
+  // 3. B is written while the minute view is detached (its part of B's insert "does not land"; hour and day are
+  //    fed from minute).
+  await ch.command({ query: 'DETACH TABLE usage_minute_mv' });
+  try {
+    await produce(k.kafka, topic, encodeEvents(b));
+    await run((s) => (s.written ?? 0) >= b.length);
+  } finally {
+    await ch.command({ query: 'ATTACH TABLE usage_minute_mv' });
+  }
+  const missing = await rollups();
+  // 4. The next owner replays B's range: the minute view (and through it hour and day) take B; raw drops it.
+  const s = await run((x) => (x.skipped_already_written ?? 0) >= a.length + b.length);
+  const healed = await rollups();
+  const raw = await actualTotals(ch, `team_id LIKE 'replay-%'`);
+  process.stdout.write(
+    `[ingest replay] after A: ${JSON.stringify(afterA)}; A's last range replayed: ${JSON.stringify(replayedA)}; B written with the minute view detached: ${JSON.stringify(missing)}; after the next assignment: ${JSON.stringify(healed)}; raw events=${raw.raw.events} distinct=${raw.distinct}; written on the last pass=${s.written ?? 0}\n`,
+  );
+  const A = String(a.length);
+  const AB = String(a.length + b.length);
+  expect(afterA).toEqual({ minute: A, hour: A, day: A });
+  expect(replayedA).toEqual({ minute: A, hour: A, day: A });
+  expect(missing).toEqual({ minute: A, hour: A, day: A });
+  expect(healed).toEqual({ minute: AB, hour: AB, day: AB });
+  expect(raw.raw.events).toBe(a.length + b.length);
+  expect(raw.distinct).toBe(a.length + b.length);
+  expect(s.written ?? 0).toBe(0);
+});
