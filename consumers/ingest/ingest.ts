@@ -95,20 +95,6 @@ const RAW_TABLE = 'usage_events';
 /** What withRetry returns when the batch went stale or ingest is stopping: abandon the range, commit nothing. */
 const ABANDONED: unique symbol = Symbol('abandoned');
 const DLQ_TABLE = 'usage_dlq';
-const RANGES_TABLE = 'ingest_ranges';
-
-/** Settings of every raw insert and replay: one block, deduplicated by its token in the raw table and every view. */
-function rangeInsertSettings(token: string, rows: number): ClickHouseSettings {
-  return {
-    // Explicit on every insert (DESIGN: the embedded engine defaults async_insert = 1).
-    async_insert: 0,
-    insert_deduplicate: 1,
-    insert_deduplication_token: token,
-    deduplicate_blocks_in_dependent_materialized_views: 1,
-    // One insert = one block, so the token covers exactly this range.
-    max_insert_block_size: String(Math.max(1_048_576, rows)),
-  };
-}
 
 /** A UTC day in ms (Unix time has no leap seconds): the finest partition of the tables an insert writes. */
 const DAY_MS = 86_400_000;
@@ -196,62 +182,8 @@ export function createIngest(o: IngestOptions): Ingest {
   const queryJson = <T>(query: string, params: Record<string, unknown>): Promise<T[]> =>
     queryRows<T>(o.clickhouse, query, params);
 
-  /**
-   * Re-inserts the last range attempted from this partition, with its own token, from the raw rows it left: a
-   * view whose part of that insert did not land takes it now; the raw table and every view that has it drop it
-   * as a duplicate. (The raw part and each view's part of one insert commit separately; an insert that failed
-   * between them and was then abandoned would otherwise leave the rollups short for good, since progress is
-   * read from the raw table.) Nothing to do when the range left no raw rows.
-   */
-  async function replayLastRange(partition: number, p: EachBatchPayload): Promise<boolean> {
-    const last = await withRetry(
-      `reading the last range of partition ${partition}`,
-      () =>
-        queryJson<{ first: string; last: string; token: string; n: string }>(
-          `SELECT argMax(first_offset, attempted_at) AS first, argMax(last_offset, attempted_at) AS last,
-                  argMax(token, attempted_at) AS token, count() AS n
-           FROM ${RANGES_TABLE} WHERE kafka_topic = {topic:String} AND kafka_partition = {p:UInt32}`,
-          { topic: o.topic, p: partition },
-        ),
-      p,
-    );
-    if (last === ABANDONED) return false;
-    const r = last[0];
-    if (r === undefined || Number(r.n) === 0) return true;
-    const cols = USAGE_COLUMNS.join(', ');
-    // The range's raw rows, read back as RowBinary and re-inserted exactly as the original insert was made: one
-    // block, so the token matches. (An INSERT ... SELECT may split a large range into several blocks, whose
-    // tokens then differ from the original's, and would write it twice.)
-    const done = await withRetry(
-      `replaying offsets ${r.first}-${r.last} of partition ${partition}`,
-      async () => {
-        const res = await o.clickhouse.exec({
-          query: `SELECT ${cols} FROM ${RAW_TABLE}
-                  WHERE kafka_topic = {topic:String} AND kafka_partition = {p:UInt32}
-                    AND kafka_offset BETWEEN {first:UInt64} AND {last:UInt64}
-                  FORMAT RowBinary`,
-          query_params: { topic: o.topic, p: partition, first: r.first, last: r.last },
-        });
-        const chunks: Buffer[] = [];
-        for await (const chunk of res.stream) chunks.push(chunk as Buffer);
-        const body = Buffer.concat(chunks);
-        if (body.length === 0) return; // the range left no raw rows: nothing of it landed
-        await rowBinaryInserter(body)({
-          clickhouse_settings: {
-            ...rangeInsertSettings(r.token, 0),
-            min_insert_block_size_rows: '0',
-            min_insert_block_size_bytes: '0',
-          },
-        });
-      },
-      p,
-    );
-    return done !== ABANDONED;
-  }
-
   /** ClickHouse's view of a partition: the newest offset and occurred_at written from it. */
   async function assign(partition: number, p: EachBatchPayload): Promise<PartitionState | undefined> {
-    if (!(await replayLastRange(partition, p))) return undefined;
     const rows = await withRetry(
       `reading the progress of partition ${partition}`,
       () =>
@@ -453,27 +385,6 @@ export function createIngest(o: IngestOptions): Ingest {
     const written = body.rows;
     if (written > 0) {
       const token = `${o.topic}-${partition}-${first}-${last}`;
-      // Recorded BEFORE the insert, so the partition's next owner can complete it (replayLastRange).
-      const recorded = await withRetry(
-        `recording offsets ${first}-${last} of partition ${partition}`,
-        () =>
-          o.clickhouse.insert({
-            table: RANGES_TABLE,
-            values: [
-              {
-                kafka_topic: o.topic,
-                kafka_partition: partition,
-                first_offset: first,
-                last_offset: last,
-                token,
-              },
-            ],
-            format: 'JSONEachRow',
-            clickhouse_settings: { async_insert: 0, insert_deduplicate: 0 },
-          }),
-        p,
-      );
-      if (recorded === ABANDONED) return 0;
       const insertRowBinary = rowBinaryInserter(body.bytes());
       const started = process.hrtime.bigint();
       const ok = await withRetry(
@@ -481,7 +392,13 @@ export function createIngest(o: IngestOptions): Ingest {
         () =>
           insertRowBinary({
             clickhouse_settings: {
-              ...rangeInsertSettings(token, written),
+              // Explicit on every insert (DESIGN: the embedded engine defaults async_insert = 1).
+              async_insert: 0,
+              insert_deduplicate: 1,
+              insert_deduplication_token: token,
+              deduplicate_blocks_in_dependent_materialized_views: 1,
+              // One insert = one block, so the token covers exactly this range.
+              max_insert_block_size: String(Math.max(1_048_576, written)),
               min_insert_block_size_rows: '0',
               min_insert_block_size_bytes: '0',
             },
