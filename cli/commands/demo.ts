@@ -19,7 +19,7 @@ export function registerDemo(program: Command): void {
     .description(
       'run the pipeline end to end on a simulated organisation: emitter → Kafka → ingest + detector → ClickHouse, alerts, report',
     )
-    .option('--hours <n>', 'hours of event time to simulate (3-24)', '6')
+    .option('--hours <n>', 'hours of event time to simulate (4-24)', '6')
     .option('--seconds <n>', 'wall-clock seconds to spread them over (5-600)', '60')
     .option('--database <name>', "the demo's own ClickHouse database, emptied first", 'tokenledger_demo')
     .option('--keep', 'leave ingest and the detector running (Ctrl-C stops them) and the infrastructure up')
@@ -59,7 +59,7 @@ Examples:
           }
           return n;
         };
-        const hours = int('--hours', opts.hours, 3, 24);
+        const hours = int('--hours', opts.hours, 4, 24);
         const seconds = int('--seconds', opts.seconds, 5, 600);
         const timeoutMs = int('--timeout-ms', opts.timeoutMs, 1000, 3_600_000);
         if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(opts.database)) {

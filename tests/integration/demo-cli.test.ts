@@ -11,7 +11,7 @@ test('demo: a simulated organisation through emitter → Kafka → ingest + dete
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenledger-demo-'));
   const database = uniqueName('demo').replace(/\W/g, '_');
   const r = await runCli(
-    ['demo', '--hours', '3', '--seconds', '15', '--database', database, '--timeout-ms', '90000'],
+    ['demo', '--hours', '4', '--seconds', '15', '--database', database, '--timeout-ms', '90000'],
     {
       ...process.env,
       KAFKA_BROKERS: kafkaBrokers(config).join(','),
@@ -54,7 +54,7 @@ test('demo: a simulated organisation through emitter → Kafka → ingest + dete
 
 test('demo: a bad flag exits 2 naming the value', async () => {
   for (const [args, message] of [
-    [['--hours', 'lots'], '--hours must be a whole number from 3 to 24, got "lots"'],
+    [['--hours', 'lots'], '--hours must be a whole number from 4 to 24, got "lots"'],
     [['--seconds', '0'], '--seconds must be a whole number from 5 to 600, got "0"'],
     [
       ['--database', 'x;DROP'],
