@@ -20,6 +20,7 @@ import { demoMinutes, demoPlan, pricingOf } from '../../cli/demo/org';
 import { collectReport, renderHtml } from '../../cli/report';
 import { ensureSchema } from '../../migrations/runner';
 import { useTestDatabase } from '../helpers/clickhouse';
+import { demoBucketEvent } from '../helpers/demo';
 import { testLogger } from '../helpers/env';
 
 const db = useTestDatabase();
@@ -77,15 +78,7 @@ test('the HTML report renders in headless Chromium: every chart has data, the sp
         output_tokens: c.output_tokens ?? 0,
         duration_ms: c.duration_ms ?? null,
       });
-      buckets.add({
-        occurred_at: at,
-        org_id: 'acme',
-        team_id: c.team_id ?? '',
-        user_id: c.user_id ?? null,
-        model: c.request_model,
-        cost_nanousd: Number(price.cost_nanousd),
-        tokens: (c.input_tokens ?? 0) + (c.output_tokens ?? 0),
-      });
+      buckets.add(demoBucketEvent(c, at, price.cost_nanousd));
     }
     for (const d of detector.closeMinute(minute, buckets.take(minute / 60_000))) {
       alerts.push(spikeAlert(d, d.windowEnd, 'tokenledger-detect/test'));

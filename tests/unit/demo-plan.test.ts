@@ -5,6 +5,7 @@ import { spikeAlert } from '../../consumers/detect/alerts';
 import { MinuteBuckets } from '../../consumers/detect/minutes';
 import { SpikeDetector } from '../../consumers/detect/spike';
 import { loadCatalog, priceEvent } from '../../consumers/pricing';
+import { demoBucketEvent } from '../helpers/demo';
 
 const catalog = loadCatalog();
 
@@ -16,15 +17,7 @@ function loopReported(endMs: number, hours: number): boolean {
     const buckets = new MinuteBuckets();
     for (const c of calls) {
       const price = priceEvent(catalog, pricingOf(c, minute));
-      buckets.add({
-        occurred_at: c.occurred_at ?? minute,
-        org_id: 'acme',
-        team_id: c.team_id ?? '',
-        user_id: c.user_id ?? null,
-        model: c.request_model,
-        cost_nanousd: Number(price.cost_nanousd),
-        tokens: (c.input_tokens ?? 0) + (c.output_tokens ?? 0),
-      });
+      buckets.add(demoBucketEvent(c, c.occurred_at ?? minute, price.cost_nanousd));
     }
     for (const d of detector.closeMinute(minute, buckets.take(minute / 60_000))) {
       const a = spikeAlert(d, d.windowEnd, 'test');
