@@ -105,7 +105,9 @@ async function runIngest(opts: { httpPort?: string }): Promise<number> {
           deadLetters: now.dead_letter ?? 0,
           rssMb: mb(mem.rss),
           heapUsedMb: mb(mem.heapUsed),
+          heapTotalMb: mb(mem.heapTotal),
           externalMb: mb(mem.external),
+          arrayBuffersMb: mb(mem.arrayBuffers),
         },
         'ingest progress',
       );

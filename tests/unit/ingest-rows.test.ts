@@ -154,6 +154,21 @@ test('IdSet: exact membership of 128-bit ids, growing past its first capacity', 
   expect(Array.from({ length: 1000 }, () => randomUUID()).some((id) => set.has(id))).toBe(false);
 });
 
+test('IdSet: sized from the count it expects, it holds that many in under 25 bytes per id without growing', () => {
+  const n = 100_000;
+  const set = new IdSet(n);
+  const before = set.bytes;
+  const ids = Array.from({ length: n }, () => randomUUID());
+  for (const id of ids) set.add(id);
+  expect(set.bytes).toBe(before);
+  expect(set.bytes / n).toBeLessThan(25);
+  expect(ids.every((id) => set.has(id))).toBe(true);
+  for (let i = 0; i < n / 50; i++) set.add(randomUUID()); // 2 % more than expected: grows by half, keeps all
+  expect(set.bytes).toBeGreaterThan(before);
+  expect(set.bytes).toBeLessThan(before * 1.6);
+  expect(ids.every((id) => set.has(id))).toBe(true);
+});
+
 test('PartitionDedupe: memory answers for recent events; older than the assignment or what memory dropped needs ClickHouse', () => {
   const d = new PartitionDedupe(60_000, 1_000_000);
   expect(d.needsLookup(999_999)).toBe(true); // ClickHouse may have it from before the assignment
