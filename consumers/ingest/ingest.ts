@@ -9,6 +9,9 @@
  *    ClickHouse as a duplicate block in the raw table and in every rollup (each has its own dedup window).
  *  - ClickHouse is the record of progress: when a partition is assigned, the newest offset already in the raw
  *    table is read back and everything at or below it is skipped, whatever Kafka's committed offset says.
+ *    Each range is recorded in ingest_ranges before its insert and once acknowledged; a partition's newest range
+ *    found unacknowledged with its raw rows in ClickHouse (its raw part may have landed without every view's
+ *    part) is written again with its own token first (confirmLastRange).
  *  - Kafka offsets are committed only after ClickHouse acknowledged the insert (and the dead letters of the
  *    range were acknowledged by the DLQ topic).
  *  - Client repeats of an event_id are dropped (./dedupe.ts); bad messages go to the DLQ topic and the
@@ -95,6 +98,13 @@ const RAW_TABLE = 'usage_events';
 /** What withRetry returns when the batch went stale or ingest is stopping: abandon the range, commit nothing. */
 const ABANDONED: unique symbol = Symbol('abandoned');
 const DLQ_TABLE = 'usage_dlq';
+const RANGES_TABLE = 'ingest_ranges';
+/**
+ * An unacknowledged range is written again only while its token is surely still in every table's dedup window
+ * (non_replicated_deduplication_window = 10,000 blocks, one block per table per insert): at most half of that
+ * many ranges recorded since it, leaving room for other writers of the same tables.
+ */
+const REPLAY_WITHIN_RANGES = 5000;
 
 /** A UTC day in ms (Unix time has no leap seconds): the finest partition of the tables an insert writes. */
 const DAY_MS = 86_400_000;
@@ -195,6 +205,7 @@ export function createIngest(o: IngestOptions): Ingest {
       p,
     );
     if (rows === ABANDONED) return undefined;
+    if (!(await confirmLastRange(partition, p))) return undefined;
     const r = rows[0];
     const empty = r === undefined || Number(r.n) === 0;
     const state: PartitionState = {
@@ -206,6 +217,145 @@ export function createIngest(o: IngestOptions): Ingest {
       'partition assigned: progress read from ClickHouse',
     );
     return state;
+  }
+
+  /** ClickHouse settings of the insert of one range: one block, deduplicated by the range's token. */
+  function rangeInsertSettings(token: string, rows: number): ClickHouseSettings {
+    return {
+      // Explicit on every insert (DESIGN: the embedded engine defaults async_insert = 1).
+      async_insert: 0,
+      insert_deduplicate: 1,
+      insert_deduplication_token: token,
+      deduplicate_blocks_in_dependent_materialized_views: 1,
+      // One insert = one block, so the token covers exactly this range.
+      max_insert_block_size: String(Math.max(1_048_576, rows)),
+      min_insert_block_size_rows: '0',
+      min_insert_block_size_bytes: '0',
+    };
+  }
+
+  /** Records a range before its raw insert ('intent') and once ClickHouse acknowledged it ('done'). */
+  function recordRange(
+    partition: number,
+    r: { first: string; last: string; token: string; rows: number },
+    state: 'intent' | 'done',
+  ): Promise<unknown> {
+    return o.clickhouse.insert({
+      table: RANGES_TABLE,
+      values: [
+        {
+          kafka_topic: o.topic,
+          kafka_partition: partition,
+          first_offset: r.first,
+          last_offset: r.last,
+          token: r.token,
+          state,
+          rows: r.rows,
+        },
+      ],
+      format: 'JSONEachRow',
+      clickhouse_settings: { async_insert: 0 },
+    });
+  }
+
+  /**
+   * On assignment, before anything of the partition is written: if its newest range was recorded but never
+   * acknowledged and its raw rows are in ClickHouse, the engine may have committed the raw part without every
+   * view's part (they are separate commits) — and progress read from the raw table would skip it for good. So the
+   * range is written again: its raw rows, read back as they are, in one insert with the range's own token; the
+   * raw table and every rollup that has it drop it as a duplicate, a rollup that missed it takes it. Only while
+   * the token is surely in the dedup windows (REPLAY_WITHIN_RANGES) and the raw rows are exactly the range's;
+   * otherwise it is logged as an error and counted, not guessed at. False: abandoned (rebalance, stopping).
+   */
+  async function confirmLastRange(partition: number, p: EachBatchPayload): Promise<boolean> {
+    const where = 'kafka_topic = {topic:String} AND kafka_partition = {p:UInt32}';
+    const last = await withRetry(
+      `reading the newest range of partition ${partition}`,
+      () =>
+        queryJson<{
+          token: string;
+          f: string;
+          l: string;
+          n_rows: number | string;
+          is_done: number | string;
+          at_ms: string;
+        }>(
+          // The newest range starts at the partition's highest first offset; a range tried again from the same
+          // offset with other bounds (after an owner abandoned it unwritten) has a later intent.
+          `SELECT token, any(first_offset) AS f, any(last_offset) AS l, max(rows) AS n_rows,
+                  max(state = 'done') AS is_done, toUnixTimestamp64Milli(min(at)) AS at_ms
+           FROM ${RANGES_TABLE}
+           WHERE ${where} AND first_offset = (SELECT max(first_offset) FROM ${RANGES_TABLE} WHERE ${where})
+           GROUP BY token ORDER BY at_ms DESC LIMIT 1`,
+          { topic: o.topic, p: partition },
+        ),
+      p,
+    );
+    if (last === ABANDONED) return false;
+    const range = last[0];
+    if (range === undefined || Number(range.is_done) === 1) return true;
+    const found = await withRetry(
+      `checking range ${range.f}-${range.l} of partition ${partition}`,
+      () =>
+        queryJson<{ n: string; since: string }>(
+          `SELECT (SELECT count() FROM ${RAW_TABLE} WHERE ${where}
+                     AND kafka_offset BETWEEN {f:UInt64} AND {l:UInt64}) AS n,
+                  (SELECT count() FROM ${RANGES_TABLE}
+                    WHERE state = 'intent' AND at > fromUnixTimestamp64Milli({at:Int64})) AS since`,
+          { topic: o.topic, p: partition, f: range.f, l: range.l, at: range.at_ms },
+        ),
+      p,
+    );
+    if (found === ABANDONED) return false;
+    const n = Number(found[0]?.n ?? 0);
+    const since = Number(found[0]?.since ?? 0);
+    const rows = Number(range.n_rows);
+    const about = { partition, first: range.f, last: range.l, token: range.token, rows };
+    if (n === 0) return true; // its raw insert never landed: the range is read again from Kafka
+    if (n !== rows || since >= REPLAY_WITHIN_RANGES) {
+      metrics.rangesUnconfirmed.inc();
+      log.error(
+        { ...about, rawRows: n, rangesSince: since },
+        n !== rows
+          ? 'an unacknowledged range has other raw rows than it wrote: not replayed, the rollups may miss it (docs/decisions/0011-ingest.md)'
+          : 'an unacknowledged range is older than the dedup window allows replaying: not replayed, the rollups may miss it (docs/decisions/0011-ingest.md)',
+      );
+      return true;
+    }
+    const body = await withRetry(
+      `reading back range ${range.f}-${range.l} of partition ${partition}`,
+      async () => {
+        const rs = await o.clickhouse.exec({
+          query: `SELECT ${USAGE_COLUMNS.join(', ')} FROM ${RAW_TABLE} WHERE ${where}
+                  AND kafka_offset BETWEEN {f:UInt64} AND {l:UInt64} ORDER BY kafka_offset FORMAT RowBinary`,
+          query_params: { topic: o.topic, p: partition, f: range.f, l: range.l },
+        });
+        const chunks: Buffer[] = [];
+        for await (const c of rs.stream) chunks.push(c as Buffer);
+        return Buffer.concat(chunks);
+      },
+      p,
+    );
+    if (body === ABANDONED) return false;
+    const insert = rowBinaryInserter(body);
+    const ok = await withRetry(
+      `replaying range ${range.f}-${range.l} of partition ${partition}`,
+      () => insert({ clickhouse_settings: rangeInsertSettings(range.token, n) }),
+      p,
+    );
+    if (ok === ABANDONED) return false;
+    const r = { first: range.f, last: range.l, token: range.token, rows: n };
+    if (
+      (await withRetry('recording a replayed range', () => recordRange(partition, r, 'done'), p)) ===
+      ABANDONED
+    )
+      return false;
+    metrics.rangesReplayed.inc();
+    log.warn(
+      about,
+      'unacknowledged range written again with its own token (rollups that missed it have it now)',
+    );
+    return true;
   }
 
   /** The event_ids of `candidates` that ClickHouse already holds (client repeats of earlier events). */
@@ -384,29 +534,32 @@ export function createIngest(o: IngestOptions): Ingest {
 
     const written = body.rows;
     if (written > 0) {
-      const token = `${o.topic}-${partition}-${first}-${last}`;
+      const range = { first, last, token: `${o.topic}-${partition}-${first}-${last}`, rows: written };
+      // The intent first: should the raw part land without every view's part and the range then be abandoned,
+      // the partition's next owner finds it unacknowledged and writes it again (confirmLastRange).
+      const intent = await withRetry(
+        `recording offsets ${first}-${last} of partition ${partition}`,
+        () => recordRange(partition, range, 'intent'),
+        p,
+      );
+      if (intent === ABANDONED) return 0;
       const insertRowBinary = rowBinaryInserter(body.bytes());
       const started = process.hrtime.bigint();
       const ok = await withRetry(
         `inserting offsets ${first}-${last} of partition ${partition}`,
-        () =>
-          insertRowBinary({
-            clickhouse_settings: {
-              // Explicit on every insert (DESIGN: the embedded engine defaults async_insert = 1).
-              async_insert: 0,
-              insert_deduplicate: 1,
-              insert_deduplication_token: token,
-              deduplicate_blocks_in_dependent_materialized_views: 1,
-              // One insert = one block, so the token covers exactly this range.
-              max_insert_block_size: String(Math.max(1_048_576, written)),
-              min_insert_block_size_rows: '0',
-              min_insert_block_size_bytes: '0',
-            },
-          }),
+        () => insertRowBinary({ clickhouse_settings: rangeInsertSettings(range.token, written) }),
         p,
       );
       if (ok === ABANDONED) return 0;
       metrics.insertSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      // Acknowledged: raw and every view have it. Without this mark (a crash right here) the next owner replays
+      // the range, which every table drops as a duplicate.
+      const done = await withRetry(
+        `recording offsets ${first}-${last} of partition ${partition} as written`,
+        () => recordRange(partition, range, 'done'),
+        p,
+      );
+      if (done === ABANDONED) return 0;
       metrics.batchRows.observe(written);
     }
     for (let k = 0; k < ids.length; k++) state.dedupe.add(ids[k] ?? '', ats[k] ?? 0);

@@ -7,6 +7,8 @@ export interface IngestMetrics {
   readonly dlq: Counter<'reason'>;
   readonly retries: Counter;
   readonly rangeCuts: Counter;
+  readonly rangesReplayed: Counter;
+  readonly rangesUnconfirmed: Counter;
   readonly batchRows: Histogram;
   readonly insertSeconds: Histogram;
   readonly lag: Gauge<'partition'>;
@@ -37,6 +39,16 @@ export function createIngestMetrics(registry: Registry = new Registry()): Ingest
     help: 'Offset ranges cut short because their events cross a UTC day (one part per table per insert)',
     registers: [registry],
   });
+  const rangesReplayed = new Counter({
+    name: 'tokenledger_ingest_ranges_replayed_total',
+    help: 'Ranges whose raw part landed without an acknowledgement, written again (same token) on assignment so every rollup has them',
+    registers: [registry],
+  });
+  const rangesUnconfirmed = new Counter({
+    name: 'tokenledger_ingest_ranges_unconfirmed_total',
+    help: 'Unacknowledged ranges that could not be replayed safely (older than the dedup window, or raw rows not matching): rollups may miss them; see the error log',
+    registers: [registry],
+  });
   const batchRows = new Histogram({
     name: 'tokenledger_ingest_insert_rows',
     help: 'Rows per ClickHouse insert',
@@ -61,6 +73,8 @@ export function createIngestMetrics(registry: Registry = new Registry()): Ingest
     dlq,
     retries,
     rangeCuts,
+    rangesReplayed,
+    rangesUnconfirmed,
     batchRows,
     insertSeconds,
     lag,
@@ -70,6 +84,8 @@ export function createIngestMetrics(registry: Registry = new Registry()): Ingest
       for (const v of (await dlq.get()).values) out[`dlq:${String(v.labels.reason)}`] = v.value;
       out.retries = (await retries.get()).values[0]?.value ?? 0;
       out.range_cuts = (await rangeCuts.get()).values[0]?.value ?? 0;
+      out.ranges_replayed = (await rangesReplayed.get()).values[0]?.value ?? 0;
+      out.ranges_unconfirmed = (await rangesUnconfirmed.get()).values[0]?.value ?? 0;
       return out;
     },
   };
