@@ -91,6 +91,8 @@ interface Member {
 interface PartitionState {
   /** Offsets at or below this are in ClickHouse already. */
   done: number;
+  /** The 'done' mark of the partition's last range, in flight. */
+  marking?: Promise<void>;
   readonly dedupe: PartitionDedupe;
 }
 
@@ -537,6 +539,7 @@ export function createIngest(o: IngestOptions): Ingest {
       const range = { first, last, token: `${o.topic}-${partition}-${first}-${last}`, rows: written };
       // The intent first: should the raw part land without every view's part and the range then be abandoned,
       // the partition's next owner finds it unacknowledged and writes it again (confirmLastRange).
+      await state.marking;
       const intent = await withRetry(
         `recording offsets ${first}-${last} of partition ${partition}`,
         () => recordRange(partition, range, 'intent'),
@@ -552,14 +555,22 @@ export function createIngest(o: IngestOptions): Ingest {
       );
       if (ok === ABANDONED) return 0;
       metrics.insertSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      // Acknowledged: raw and every view have it. Without this mark (a crash right here) the next owner replays
-      // the range, which every table drops as a duplicate.
-      const done = await withRetry(
+      // Acknowledged: raw and every view have it. The mark is not waited for here (it overlaps the offset commit
+      // and the next fetch), only before the partition's next intent, so marks stay in order. Without it (a crash
+      // right here, or it failed) the next owner replays the range, which every table drops as a duplicate.
+      state.marking = withRetry(
         `recording offsets ${first}-${last} of partition ${partition} as written`,
         () => recordRange(partition, range, 'done'),
         p,
+      ).then(
+        () => undefined,
+        (err: unknown) =>
+          logLimited(
+            'done_mark',
+            { err, partition },
+            'recording a written range failed (a replay will repair it)',
+          ),
       );
-      if (done === ABANDONED) return 0;
       metrics.batchRows.observe(written);
     }
     for (let k = 0; k < ids.length; k++) state.dedupe.add(ids[k] ?? '', ats[k] ?? 0);
