@@ -37,6 +37,26 @@ function arg(args: string[], name: string, fallback: number): number {
   return v;
 }
 
+/** What infra/docker-compose.yml runs ingest with (NODE_OPTIONS): the bench measures that too. */
+export const DEPLOYED_NODE_OPTIONS = '--max-old-space-size=256';
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+interface Drain {
+  seconds: number;
+  eventsPerSecond: number;
+  steadyEventsPerSecond: number;
+  firstRowSeconds: number;
+  peakRssMb: number;
+  minuteRollupRequests: number;
+  nodeOptions: string;
+}
+
 const quantile = (sorted: readonly number[], q: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 
@@ -101,6 +121,7 @@ export async function ingestBench(args: string[]): Promise<void> {
     return c;
   };
   let ingest: ChildProcess | undefined;
+  const children: ChildProcess[] = [];
   const out: Record<string, unknown> = { events: total, partitions, cores: os.cpus().length };
   try {
     log(`starting a private broker (:${kafkaPort}) and ClickHouse endpoint (:${chPort}) in ${home} ...`);
@@ -115,7 +136,7 @@ export async function ingestBench(args: string[]): Promise<void> {
       })),
     });
     const root = client();
-    for (const db of ['bench_ingest', 'bench_kafka_engine', 'bench_kafka_engine_rollups'])
+    for (const db of ['bench_kafka_engine', 'bench_kafka_engine_rollups'])
       await root.command({ query: `CREATE DATABASE ${db}` });
     const base = Date.now() - Math.ceil(total / 3) - 60_000;
 
@@ -190,70 +211,87 @@ export async function ingestBench(args: string[]): Promise<void> {
     log(`  kafka engine + rollups: ${Math.round(keRollups.eventsPerSecond)} events/s`);
 
     // ---- ours: tokenledger ingest draining the Avro topic ----------------------------------------------
-    log('ingest: tokenledger ingest draining bench.usage ...');
-    const ch = client('bench_ingest');
-    const t0 = Date.now();
-    ingest = spawn(process.execPath, [path.join(PROJECT_ROOT, 'cli', 'bin.js'), 'ingest'], {
-      env: {
-        ...process.env,
-        KAFKA_BROKERS: brokers,
-        CLICKHOUSE_URL: chUrl,
-        CLICKHOUSE_DATABASE: 'bench_ingest',
-        INGEST_TOPIC: 'bench.usage',
-        INGEST_DLQ_TOPIC: 'bench.dlq',
-        INGEST_GROUP_ID: 'bench-ingest',
-        INGEST_HTTP_PORT: '0',
-        LOG_LEVEL: process.env.BENCH_VERBOSE === '1' ? 'info' : 'warn',
-        ...(process.env.BENCH_INGEST_NODE_OPTIONS === undefined
-          ? {}
-          : { NODE_OPTIONS: process.env.BENCH_INGEST_NODE_OPTIONS }),
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    let peakRss = 0;
-    let firstAt: number | undefined;
-    let firstRows = 0;
-    let rows = 0;
-    let lastLog = 0;
-    while (rows < total) {
-      if (ingest.exitCode !== null) throw new Error(`ingest exited with ${ingest.exitCode} during the drain`);
-      await sleep(250);
-      peakRss = Math.max(peakRss, rssMb(ingest.pid) || 0);
-      rows = await count(ch, 'SELECT count() AS n FROM usage_events');
-      if (rows > 0 && firstAt === undefined) {
-        firstAt = Date.now();
-        firstRows = rows;
+    /** Spawns `tokenledger ingest` (as deployed) into `database` and times its drain of the whole topic. */
+    const drainWith = async (
+      database: string,
+      groupId: string,
+      nodeOptions: string | undefined,
+    ): Promise<{ child: ChildProcess; drain: Drain }> => {
+      await root.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
+      const ch = client(database);
+      const t0 = Date.now();
+      const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'cli', 'bin.js'), 'ingest'], {
+        env: {
+          ...process.env,
+          KAFKA_BROKERS: brokers,
+          CLICKHOUSE_URL: chUrl,
+          CLICKHOUSE_DATABASE: database,
+          INGEST_TOPIC: 'bench.usage',
+          INGEST_DLQ_TOPIC: 'bench.dlq',
+          INGEST_GROUP_ID: groupId,
+          INGEST_HTTP_PORT: '0',
+          LOG_LEVEL: process.env.BENCH_VERBOSE === '1' ? 'info' : 'warn',
+          ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }),
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      children.push(child);
+      let peakRss = 0;
+      let firstAt: number | undefined;
+      let firstRows = 0;
+      let rows = 0;
+      let lastLog = 0;
+      while (rows < total) {
+        if (child.exitCode !== null) throw new Error(`ingest exited with ${child.exitCode} during the drain`);
+        await sleep(250);
+        peakRss = Math.max(peakRss, rssMb(child.pid) || 0);
+        rows = await count(ch, 'SELECT count() AS n FROM usage_events');
+        if (rows > 0 && firstAt === undefined) {
+          firstAt = Date.now();
+          firstRows = rows;
+        }
+        if (Date.now() - lastLog > 5000) {
+          lastLog = Date.now();
+          log(
+            `  ingest: ${rows} rows after ${((Date.now() - t0) / 1000).toFixed(1)} s, RSS ${peakRss.toFixed(0)} MB peak`,
+          );
+        }
+        if (Date.now() - t0 > 900_000) throw new Error(`ingest drained only ${rows} of ${total} in 15 min`);
       }
-      if (Date.now() - lastLog > 5000) {
-        lastLog = Date.now();
-        log(
-          `  ingest: ${rows} rows after ${((Date.now() - t0) / 1000).toFixed(1)} s, RSS ${peakRss.toFixed(0)} MB peak`,
-        );
-      }
-      if (Date.now() - t0 > 900_000) throw new Error(`ingest drained only ${rows} of ${total} in 15 min`);
-    }
-    const t1 = Date.now();
-    // The raw part is visible a moment before the views' parts of the same insert: let the last one land.
-    let rollup = 0;
-    for (
-      let i = 0;
-      i < 120 && (rollup = await count(ch, 'SELECT sum(requests) AS n FROM usage_minute')) < total;
-      i++
-    )
-      await sleep(250);
-    const drain = {
-      seconds: (t1 - t0) / 1000,
-      eventsPerSecond: total / ((t1 - t0) / 1000),
-      steadyEventsPerSecond: (total - firstRows) / ((t1 - (firstAt ?? t0)) / 1000),
-      firstRowSeconds: ((firstAt ?? t1) - t0) / 1000,
-      peakRssMb: peakRss,
-      minuteRollupRequests: rollup,
+      const t1 = Date.now();
+      // The raw part is visible a moment before the views' parts of the same insert: let the last one land.
+      let rollup = 0;
+      for (
+        let i = 0;
+        i < 120 && (rollup = await count(ch, 'SELECT sum(requests) AS n FROM usage_minute')) < total;
+        i++
+      )
+        await sleep(250);
+      const drain = {
+        seconds: (t1 - t0) / 1000,
+        eventsPerSecond: total / ((t1 - t0) / 1000),
+        steadyEventsPerSecond: (total - firstRows) / ((t1 - (firstAt ?? t0)) / 1000),
+        firstRowSeconds: ((firstAt ?? t1) - t0) / 1000,
+        peakRssMb: peakRss,
+        minuteRollupRequests: rollup,
+        nodeOptions: nodeOptions ?? '',
+      };
+      log(
+        `  ingest: ${Math.round(drain.eventsPerSecond)} events/s (${Math.round(drain.steadyEventsPerSecond)} after the first rows), RSS ${Math.round(peakRss)} MB`,
+      );
+      if (rollup !== total) throw new Error(`minute rollup holds ${rollup} requests, expected ${total}`);
+      return { child, drain };
     };
+    log(`ingest, V8 heap capped as infra/docker-compose.yml deploys it (${DEPLOYED_NODE_OPTIONS}) ...`);
+    const capped = await drainWith('bench_ingest_capped', 'bench-ingest-capped', DEPLOYED_NODE_OPTIONS);
+    await stopChild(capped.child);
+    out.drainCapped = capped.drain;
+    log('ingest, Node defaults: tokenledger ingest draining bench.usage ...');
+    const ch = client('bench_ingest');
+    const plain = await drainWith('bench_ingest', 'bench-ingest', process.env.BENCH_INGEST_NODE_OPTIONS);
+    ingest = plain.child;
+    const drain = plain.drain;
     out.drain = drain;
-    log(
-      `  ingest: ${Math.round(drain.eventsPerSecond)} events/s (${Math.round(drain.steadyEventsPerSecond)} after the first rows)`,
-    );
-    if (rollup !== total) throw new Error(`minute rollup holds ${rollup} requests, expected ${total}`);
 
     // ---- freshness: record() → visible in the minute rollup, at a steady rate ----------------------------
     log(`freshness: ${rate} events/s through the emitter for ${freshnessSeconds} s ...`);
@@ -336,7 +374,8 @@ export async function ingestBench(args: string[]): Promise<void> {
     }
 
     // ---- the table -----------------------------------------------------------------------------------------
-    const d = out.drain as typeof drain;
+    const d = drain;
+    const dc = capped.drain;
     const f = out.freshness as {
       p50Ms: number;
       p99Ms: number;
@@ -355,8 +394,9 @@ export async function ingestBench(args: string[]): Promise<void> {
       '|---|---:|---:|---:|---:|---:|',
       `| drain rate, events/s (start → last row) | ${fmt(d.eventsPerSecond)} | ${fmt(keRollups.eventsPerSecond)} | ${(d.eventsPerSecond / keRollups.eventsPerSecond).toFixed(2)}× | ${fmt(ke.eventsPerSecond)} | ${(d.eventsPerSecond / ke.eventsPerSecond).toFixed(2)}× |`,
       `| drain rate after the first rows, events/s | ${fmt(d.steadyEventsPerSecond)} | ${fmt(steady(keRollups))} | ${(d.steadyEventsPerSecond / steady(keRollups)).toFixed(2)}× | ${fmt(steady(ke))} | ${(d.steadyEventsPerSecond / steady(ke)).toFixed(2)}× |`,
+      `| drain rate, V8 heap capped as deployed (\`${DEPLOYED_NODE_OPTIONS}\`), events/s | ${fmt(dc.eventsPerSecond)} (${fmt(dc.steadyEventsPerSecond)} after the first rows) | | ${(dc.eventsPerSecond / keRollups.eventsPerSecond).toFixed(2)}× | | ${(dc.eventsPerSecond / ke.eventsPerSecond).toFixed(2)}× |`,
       `| rows written twice | 0 (exactly once) | ${keRollups.duplicates} | | ${ke.duplicates} | |`,
-      `| consumer RSS peak, MB (drain / freshness) | ${fmt(d.peakRssMb)} / ${fmt(f.peakRssMb)} | inside ClickHouse | | inside ClickHouse | |`,
+      `| consumer RSS peak, MB (drain / freshness) | ${fmt(d.peakRssMb)} / ${fmt(f.peakRssMb)}; heap capped as deployed: ${fmt(dc.peakRssMb)} (drain) | inside ClickHouse | | inside ClickHouse | |`,
       `| freshness record() → minute rollup, p50 / p99 ms | ${fmt(f.p50Ms)} / ${fmt(f.p99Ms)} at ${fmt(f.achievedRate)} events/s (${f.visible}/${f.probes} probes) | | | | |`,
       '',
       'Work per event — ingest: decode Avro (any writer version), validate, drop repeats, price, RowBinary insert into usage_events → minute → hour → day, offsets committed after ClickHouse acknowledged. Kafka engine: parse JSON, no validation, no pricing (cost 0), at-least-once.',
@@ -366,10 +406,7 @@ export async function ingestBench(args: string[]): Promise<void> {
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'ingest.json'), `${JSON.stringify(out, null, 2)}\n`);
   } finally {
-    if (ingest !== undefined && ingest.exitCode === null) {
-      ingest.kill('SIGTERM');
-      await new Promise((r) => ingest?.once('exit', r));
-    }
+    for (const child of children) await stopChild(child);
     for (const c of clients) await c.close().catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
     await clickhouse.stop().catch(() => undefined);

@@ -108,6 +108,7 @@ async function runIngest(opts: { httpPort?: string }): Promise<number> {
           heapTotalMb: mb(mem.heapTotal),
           externalMb: mb(mem.external),
           arrayBuffersMb: mb(mem.arrayBuffers),
+          dedupeMb: mb(now.dedupe_bytes ?? 0),
         },
         'ingest progress',
       );

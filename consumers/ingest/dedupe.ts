@@ -176,6 +176,11 @@ export class PartitionDedupe {
     return this.current.size + this.previous.size;
   }
 
+  /** Memory held by both generations. */
+  get bytes(): number {
+    return this.current.bytes + this.previous.bytes;
+  }
+
   /**
    * Drops the older generation. Every id in it was added while the watermark was at most `previousClosedAt`,
    * and an added id's occurred_at is at most the watermark after adding it: so ids newer than that are all

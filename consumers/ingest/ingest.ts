@@ -574,6 +574,9 @@ export function createIngest(o: IngestOptions): Ingest {
       metrics.batchRows.observe(written);
     }
     for (let k = 0; k < ids.length; k++) state.dedupe.add(ids[k] ?? '', ats[k] ?? 0);
+    let dedupeBytes = 0;
+    for (const m of members) for (const s of m.partitions.values()) dedupeBytes += s.dedupe.bytes;
+    metrics.dedupeBytes.set(dedupeBytes);
     metrics.events.inc({ outcome: 'written' }, written);
     metrics.events.inc({ outcome: 'duplicate' }, repeats);
     metrics.events.inc({ outcome: 'dead_letter' }, dead.length);

@@ -12,6 +12,7 @@ export interface IngestMetrics {
   readonly batchRows: Histogram;
   readonly insertSeconds: Histogram;
   readonly lag: Gauge<'partition'>;
+  readonly dedupeBytes: Gauge;
   /** Totals by outcome, for tests and the CLI's progress line. */
   snapshot(): Promise<Record<string, number>>;
 }
@@ -67,6 +68,11 @@ export function createIngestMetrics(registry: Registry = new Registry()): Ingest
     labelNames: ['partition'],
     registers: [registry],
   });
+  const dedupeBytes = new Gauge({
+    name: 'tokenledger_ingest_dedupe_bytes',
+    help: 'Memory held by the repeat check (event_ids of the dedupe horizon, every owned partition)',
+    registers: [registry],
+  });
   return {
     registry,
     events,
@@ -78,11 +84,13 @@ export function createIngestMetrics(registry: Registry = new Registry()): Ingest
     batchRows,
     insertSeconds,
     lag,
+    dedupeBytes,
     async snapshot() {
       const out: Record<string, number> = {};
       for (const v of (await events.get()).values) out[String(v.labels.outcome)] = v.value;
       for (const v of (await dlq.get()).values) out[`dlq:${String(v.labels.reason)}`] = v.value;
       out.retries = (await retries.get()).values[0]?.value ?? 0;
+      out.dedupe_bytes = (await dedupeBytes.get()).values[0]?.value ?? 0;
       out.range_cuts = (await rangeCuts.get()).values[0]?.value ?? 0;
       out.ranges_replayed = (await rangesReplayed.get()).values[0]?.value ?? 0;
       out.ranges_unconfirmed = (await rangesUnconfirmed.get()).values[0]?.value ?? 0;

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { PROJECT_ROOT, loadConfig } from '../../lib/config';
 import { MIGRATIONS_DIR } from '../../migrations/runner';
+import { DEPLOYED_NODE_OPTIONS } from '../../bench/ingest';
 
 const INFRA = path.join(PROJECT_ROOT, 'infra');
 const readYaml = (file: string): unknown => parse(fs.readFileSync(file, 'utf8'), { merge: true });
@@ -54,6 +55,10 @@ describe('infra/docker-compose.yml', () => {
     expect(Object.keys(services).sort()).toEqual(
       ['clickhouse', 'detect', 'grafana', 'ingest', 'kafka', 'migrate'].sort(),
     );
+  });
+
+  test('ingest runs with the V8 heap limit bench:ingest measures as deployed', () => {
+    expect(env(service('ingest')).NODE_OPTIONS).toBe(DEPLOYED_NODE_OPTIONS);
   });
 
   test('third-party images are official and pinned to a version (no latest, no floating tag)', () => {
