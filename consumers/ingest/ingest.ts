@@ -107,6 +107,8 @@ const RANGES_TABLE = 'ingest_ranges';
  * many ranges recorded since it, leaving room for other writers of the same tables.
  */
 const REPLAY_WITHIN_RANGES = 5000;
+/** ...and only within a day (ingest_ranges keeps a week: the ranges counted above are still there). */
+const REPLAY_WITHIN_MS = 86_400_000;
 
 /** A UTC day in ms (Unix time has no leap seconds): the finest partition of the tables an insert writes. */
 const DAY_MS = 86_400_000;
@@ -207,9 +209,9 @@ export function createIngest(o: IngestOptions): Ingest {
       p,
     );
     if (rows === ABANDONED) return undefined;
-    if (!(await confirmLastRange(partition, p))) return undefined;
     const r = rows[0];
     const empty = r === undefined || Number(r.n) === 0;
+    if (!empty && !(await confirmLastRange(partition, r.o, p))) return undefined;
     const state: PartitionState = {
       done: empty ? -1 : Number(r.o),
       dedupe: new PartitionDedupe(horizonMs, empty ? Number.NEGATIVE_INFINITY : Number(r.at)),
@@ -236,11 +238,38 @@ export function createIngest(o: IngestOptions): Ingest {
     };
   }
 
+  /**
+   * The 'done' mark of an acknowledged range: written even when the batch went stale meanwhile (the range is in
+   * ClickHouse either way), a few attempts, then logged. Without it the partition's next owner replays the range
+   * (harmless: every table drops it) or, much later, reports it as unconfirmed.
+   */
+  async function markDone(
+    partition: number,
+    r: { first: string; last: string; token: string; rows: number },
+  ): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await recordRange(partition, r, 'done');
+        return;
+      } catch (err) {
+        if (attempt >= 5 || !classifyClickHouseError(err).retriable) {
+          logLimited(
+            'done_mark',
+            { err, partition, ...r },
+            'recording a written range failed (its next owner will replay it)',
+          );
+          return;
+        }
+        await new Promise((res) => setTimeout(res, retryInitial * attempt));
+      }
+    }
+  }
+
   /** Records a range before its raw insert ('intent') and once ClickHouse acknowledged it ('done'). */
   function recordRange(
     partition: number,
     r: { first: string; last: string; token: string; rows: number },
-    state: 'intent' | 'done',
+    state: 'intent' | 'done' | 'refused',
   ): Promise<unknown> {
     return o.clickhouse.insert({
       table: RANGES_TABLE,
@@ -261,41 +290,44 @@ export function createIngest(o: IngestOptions): Ingest {
   }
 
   /**
-   * On assignment, before anything of the partition is written: if its newest range was recorded but never
-   * acknowledged and its raw rows are in ClickHouse, the engine may have committed the raw part without every
-   * view's part (they are separate commits) — and progress read from the raw table would skip it for good. So the
-   * range is written again: its raw rows, read back as they are, in one insert with the range's own token; the
-   * raw table and every rollup that has it drop it as a duplicate, a rollup that missed it takes it. Only while
-   * the token is surely in the dedup windows (REPLAY_WITHIN_RANGES) and the raw rows are exactly the range's;
-   * otherwise it is logged as an error and counted, not guessed at. False: abandoned (rebalance, stopping).
+   * On assignment, before anything of the partition is written: the range that wrote the partition's newest raw
+   * row (`newest`, the newest offset in the raw table) is looked up. If it was recorded but never acknowledged,
+   * the engine may have committed its raw part without every view's part (they are separate commits) — and
+   * progress read from the raw table would skip it for good. So it is written again: its raw rows, read back as
+   * they are, in one insert with the range's own token; the raw table and every rollup that has it drop it as a
+   * duplicate, a rollup that missed it takes it. Only when that cannot double count: the raw rows in the range
+   * number exactly what its intent recorded, and the token is surely still in every table's dedup window (fewer
+   * than REPLAY_WITHIN_RANGES ranges recorded since, and younger than REPLAY_WITHIN_MS). Otherwise it is logged
+   * as an error, counted once and marked 'refused', not guessed at. False: abandoned (rebalance, stopping).
    */
-  async function confirmLastRange(partition: number, p: EachBatchPayload): Promise<boolean> {
+  async function confirmLastRange(partition: number, newest: string, p: EachBatchPayload): Promise<boolean> {
     const where = 'kafka_topic = {topic:String} AND kafka_partition = {p:UInt32}';
     const last = await withRetry(
-      `reading the newest range of partition ${partition}`,
+      `reading the range of offset ${newest} of partition ${partition}`,
       () =>
         queryJson<{
           token: string;
           f: string;
           l: string;
           n_rows: number | string;
-          is_done: number | string;
+          settled: number | string;
           at_ms: string;
         }>(
-          // The newest range starts at the partition's highest first offset; a range tried again from the same
-          // offset with other bounds (after an owner abandoned it unwritten) has a later intent.
-          `SELECT token, any(first_offset) AS f, any(last_offset) AS l, max(rows) AS n_rows,
-                  max(state = 'done') AS is_done, toUnixTimestamp64Milli(min(at)) AS at_ms
+          // Every range recorded around the newest raw offset; ranges tried again from the same offset with other
+          // bounds (an owner abandoned one unwritten) may overlap: the latest attempt first.
+          `SELECT token, any(first_offset) AS f, any(last_offset) AS l, argMax(rows, at) AS n_rows,
+                  max(state != 'intent') AS settled, toUnixTimestamp64Milli(min(at)) AS at_ms
            FROM ${RANGES_TABLE}
-           WHERE ${where} AND first_offset = (SELECT max(first_offset) FROM ${RANGES_TABLE} WHERE ${where})
-           GROUP BY token ORDER BY at_ms DESC LIMIT 1`,
-          { topic: o.topic, p: partition },
+           WHERE ${where} AND first_offset <= {newest:UInt64} AND last_offset >= {newest:UInt64}
+           GROUP BY token ORDER BY max(at) DESC, token DESC LIMIT 1`,
+          { topic: o.topic, p: partition, newest },
         ),
       p,
     );
     if (last === ABANDONED) return false;
     const range = last[0];
-    if (range === undefined || Number(range.is_done) === 1) return true;
+    // none: rows written before ingest kept records (or by another writer); settled: done or refused before
+    if (range === undefined || Number(range.settled) === 1) return true;
     const found = await withRetry(
       `checking range ${range.f}-${range.l} of partition ${partition}`,
       () =>
@@ -312,17 +344,26 @@ export function createIngest(o: IngestOptions): Ingest {
     const n = Number(found[0]?.n ?? 0);
     const since = Number(found[0]?.since ?? 0);
     const rows = Number(range.n_rows);
-    const about = { partition, first: range.f, last: range.l, token: range.token, rows };
-    if (n === 0) return true; // its raw insert never landed: the range is read again from Kafka
-    if (n !== rows || since >= REPLAY_WITHIN_RANGES) {
+    const ageMs = Date.now() - Number(range.at_ms);
+    const r = { first: range.f, last: range.l, token: range.token, rows };
+    const about = { partition, ...r, rawRows: n, rangesSince: since, ageMs };
+    const refusal =
+      n !== rows
+        ? 'its raw rows are not the ones it wrote'
+        : since >= REPLAY_WITHIN_RANGES || ageMs > REPLAY_WITHIN_MS
+          ? 'it is older than the dedup window allows replaying'
+          : undefined;
+    if (refusal !== undefined) {
       metrics.rangesUnconfirmed.inc();
       log.error(
-        { ...about, rawRows: n, rangesSince: since },
-        n !== rows
-          ? 'an unacknowledged range has other raw rows than it wrote: not replayed, the rollups may miss it (docs/decisions/0011-ingest.md)'
-          : 'an unacknowledged range is older than the dedup window allows replaying: not replayed, the rollups may miss it (docs/decisions/0011-ingest.md)',
+        about,
+        `an unacknowledged range was not replayed (${refusal}): the rollups may miss it; compare usage_events with the rollups for these offsets (docs/decisions/0011-ingest.md)`,
       );
-      return true;
+      // once: the next assignment finds it settled
+      return (
+        (await withRetry('recording a refused range', () => recordRange(partition, r, 'refused'), p)) !==
+        ABANDONED
+      );
     }
     const body = await withRetry(
       `reading back range ${range.f}-${range.l} of partition ${partition}`,
@@ -334,7 +375,15 @@ export function createIngest(o: IngestOptions): Ingest {
         });
         const chunks: Buffer[] = [];
         for await (const c of rs.stream) chunks.push(c as Buffer);
-        return Buffer.concat(chunks);
+        const data = Buffer.concat(chunks);
+        // A failure after the response started ends the body with ClickHouse's exception block, marked with this
+        // response's tag: never insert that under the range's token.
+        const tag = rs.response_headers['x-clickhouse-exception-tag'];
+        if (typeof tag === 'string' && tag !== '' && data.includes(tag))
+          throw new Error(
+            `reading back range ${range.f}-${range.l} failed part-way: ${data.toString('latin1', Math.max(0, data.length - 300))}`,
+          );
+        return data;
       },
       p,
     );
@@ -346,7 +395,6 @@ export function createIngest(o: IngestOptions): Ingest {
       p,
     );
     if (ok === ABANDONED) return false;
-    const r = { first: range.f, last: range.l, token: range.token, rows: n };
     if (
       (await withRetry('recording a replayed range', () => recordRange(partition, r, 'done'), p)) ===
       ABANDONED
@@ -558,19 +606,7 @@ export function createIngest(o: IngestOptions): Ingest {
       // Acknowledged: raw and every view have it. The mark is not waited for here (it overlaps the offset commit
       // and the next fetch), only before the partition's next intent, so marks stay in order. Without it (a crash
       // right here, or it failed) the next owner replays the range, which every table drops as a duplicate.
-      state.marking = withRetry(
-        `recording offsets ${first}-${last} of partition ${partition} as written`,
-        () => recordRange(partition, range, 'done'),
-        p,
-      ).then(
-        () => undefined,
-        (err: unknown) =>
-          logLimited(
-            'done_mark',
-            { err, partition },
-            'recording a written range failed (a replay will repair it)',
-          ),
-      );
+      state.marking = markDone(partition, range);
       metrics.batchRows.observe(written);
     }
     for (let k = 0; k < ids.length; k++) state.dedupe.add(ids[k] ?? '', ats[k] ?? 0);

@@ -409,3 +409,59 @@ test('an unacknowledged range older than the dedup window is not replayed (that 
     day: String(f.events.length - Number(f.afterFailure.events)),
   });
 });
+
+test("an abandoned intent whose offsets another owner's range wrote later is not replayed (those rows are not its own)", async () => {
+  const topic = await k.topic(1);
+  const dlqTopic = await k.topic(1);
+  const base = Date.now() - 2 * 3600_000;
+  const events = Array.from({ length: 5000 }, (_, i) => ({
+    ...makeEvent(i, base, 'orphan'),
+    team_id: `orphan-${i % 3}`,
+  }));
+  await produce(k.kafka, topic, encodeEvents(events));
+  const first = startIngest(topic, dlqTopic, k.groupId());
+  await first.start();
+  try {
+    await waitUntil(
+      'all written',
+      async () => ((await first.metrics.snapshot()).written ?? 0) >= events.length,
+      WAIT,
+    );
+  } finally {
+    await first.stop();
+  }
+  // An owner recorded [3500, 4499] (1,000 rows), was cut off before its insert, and the next owner wrote those
+  // offsets in its own ranges: the intent is the partition's highest and latest, never done, and the raw table
+  // holds 1,000 rows in its offsets — not its rows. Replaying it would count them twice.
+  await db.client().command({
+    query: `INSERT INTO ingest_ranges (kafka_topic, kafka_partition, first_offset, last_offset, token, state, rows, at)
+            VALUES ({topic:String}, 0, 3500, 4499, {token:String}, 'intent', 1000, now64(3) + INTERVAL 1 SECOND)`,
+    query_params: { topic, token: `${topic}-0-3500-4499` },
+  });
+  const second = startIngest(topic, dlqTopic, k.groupId());
+  await second.start();
+  try {
+    await waitUntil(
+      'every message read again',
+      async () => ((await second.metrics.snapshot()).skipped_already_written ?? 0) >= events.length,
+      WAIT,
+    );
+  } finally {
+    await second.stop();
+  }
+  const s = await second.metrics.snapshot();
+  const t = await actualTotals(db.client(), `tags['run'] = 'orphan'`);
+  const day = await (
+    await db.client().query({
+      query: `SELECT toString(sum(requests)) AS n FROM usage_day WHERE team_id LIKE 'orphan-%'`,
+      format: 'JSONEachRow',
+    })
+  ).json<{ n: string }>();
+  process.stdout.write(
+    `[ingest orphan intent] raw=${t.raw.events} day=${day[0]?.n} replayed=${s.ranges_replayed} unconfirmed=${s.ranges_unconfirmed}\n`,
+  );
+  expect(s.ranges_replayed).toBe(0);
+  expect(s.ranges_unconfirmed).toBe(0);
+  expect(t.raw).toEqual(expectedTotals(events));
+  expect(day[0]?.n).toBe(String(events.length));
+});
