@@ -4,11 +4,10 @@
 -- Every statement is idempotent (IF NOT EXISTS).
 
 -- Two rows per range: 'intent' just before the raw insert, 'done' once ClickHouse acknowledged it (raw and every
--- view), or 'refused' when a next owner found it unacknowledged and could not replay it safely. The token is the
--- insert's insert_deduplication_token. ORDER BY (topic, partition, first_offset): the question asked, on every
--- partition assignment, is "the range of this partition that wrote its newest raw row". No partition key: a
--- few rows per insert, one small table. TTL 7 days: a range is only replayed within a day and within the
--- tables' dedup window (10,000 inserts), so a week keeps every range that check counts.
+-- view). The token is the insert's insert_deduplication_token. ORDER BY (topic, partition, first_offset): the
+-- question asked, on every partition assignment, is "the newest range of this partition". No partition key: a
+-- few rows per insert, one small table. TTL 7 days: a range is only ever replayed within the tables' dedup
+-- window (10,000 inserts), far less than a week at any rate that needs this table.
 CREATE TABLE IF NOT EXISTS ingest_ranges
 (
     kafka_topic     LowCardinality(String),
@@ -16,7 +15,7 @@ CREATE TABLE IF NOT EXISTS ingest_ranges
     first_offset    UInt64,
     last_offset     UInt64,
     token           String,
-    state           Enum8('intent' = 1, 'done' = 2, 'refused' = 3),
+    state           Enum8('intent' = 1, 'done' = 2),
     rows            UInt32 COMMENT 'rows in the raw insert (events of the range not refused or repeated)',
     at              DateTime64(3, 'UTC') DEFAULT now64(3) COMMENT 'server time of the row: orders intents'
 )

@@ -252,7 +252,7 @@ export function createIngest(o: IngestOptions): Ingest {
         await recordRange(partition, r, 'done');
         return;
       } catch (err) {
-        if (attempt >= 5 || !classifyClickHouseError(err).retriable) {
+        if (attempt >= 10 || !classifyClickHouseError(err).retriable) {
           logLimited(
             'done_mark',
             { err, partition, ...r },
@@ -260,7 +260,7 @@ export function createIngest(o: IngestOptions): Ingest {
           );
           return;
         }
-        await new Promise((res) => setTimeout(res, retryInitial * attempt));
+        await new Promise((res) => setTimeout(res, Math.min(retryMax, retryInitial * 2 ** attempt)));
       }
     }
   }
@@ -312,14 +312,18 @@ export function createIngest(o: IngestOptions): Ingest {
           n_rows: number | string;
           settled: number | string;
           at_ms: string;
+          age_ms: string;
         }>(
           // Every range recorded around the newest raw offset; ranges tried again from the same offset with other
           // bounds (an owner abandoned one unwritten) may overlap: the latest attempt first.
-          `SELECT token, any(first_offset) AS f, any(last_offset) AS l, argMax(rows, at) AS n_rows,
-                  max(state != 'intent') AS settled, toUnixTimestamp64Milli(min(at)) AS at_ms
+          // (ordered by intents only: a late 'done' of an older attempt must not hide a newer one)
+          `SELECT token, any(first_offset) AS f, any(last_offset) AS l,
+                  argMaxIf(rows, at, state = 'intent') AS n_rows, max(state != 'intent') AS settled,
+                  toUnixTimestamp64Milli(minIf(at, state = 'intent')) AS at_ms,
+                  dateDiff('millisecond', minIf(at, state = 'intent'), now64(3)) AS age_ms
            FROM ${RANGES_TABLE}
            WHERE ${where} AND first_offset <= {newest:UInt64} AND last_offset >= {newest:UInt64}
-           GROUP BY token ORDER BY max(at) DESC, token DESC LIMIT 1`,
+           GROUP BY token ORDER BY maxIf(at, state = 'intent') DESC, token DESC LIMIT 1`,
           { topic: o.topic, p: partition, newest },
         ),
       p,
@@ -328,27 +332,49 @@ export function createIngest(o: IngestOptions): Ingest {
     const range = last[0];
     // none: rows written before ingest kept records (or by another writer); settled: done or refused before
     if (range === undefined || Number(range.settled) === 1) return true;
+    // Provenance: the raw table has no token, but every row of one insert has the same ingested_at (the
+    // server's now64 at the insert). The range's rows must be exactly one insert's, made after the intent, that
+    // wrote nothing else in this partition — not rows another owner wrote over the same offsets.
     const found = await withRetry(
       `checking range ${range.f}-${range.l} of partition ${partition}`,
       () =>
-        queryJson<{ n: string; since: string }>(
-          `SELECT (SELECT count() FROM ${RAW_TABLE} WHERE ${where}
-                     AND kafka_offset BETWEEN {f:UInt64} AND {l:UInt64}) AS n,
+        queryJson<{ n: string; inserts: string; ins_ms: string; since: string }>(
+          `SELECT count() AS n, uniqExact(ingested_at) AS inserts,
+                  toUnixTimestamp64Milli(min(ingested_at)) AS ins_ms,
                   (SELECT count() FROM ${RANGES_TABLE}
-                    WHERE state = 'intent' AND at > fromUnixTimestamp64Milli({at:Int64})) AS since`,
+                    WHERE state = 'intent' AND at > fromUnixTimestamp64Milli({at:Int64})) AS since
+           FROM ${RAW_TABLE} WHERE ${where} AND kafka_offset BETWEEN {f:UInt64} AND {l:UInt64}`,
           { topic: o.topic, p: partition, f: range.f, l: range.l, at: range.at_ms },
         ),
       p,
     );
     if (found === ABANDONED) return false;
     const n = Number(found[0]?.n ?? 0);
+    if (n === 0) return true; // its raw insert never landed: the range is read again from Kafka
+    const inserts = Number(found[0]?.inserts ?? 0);
+    const insertedAt = found[0]?.ins_ms ?? '0';
     const since = Number(found[0]?.since ?? 0);
     const rows = Number(range.n_rows);
-    const ageMs = Date.now() - Number(range.at_ms);
+    const ageMs = Number(range.age_ms);
+    let sameInsert = n;
+    if (inserts === 1) {
+      const all = await withRetry(
+        `checking the insert of range ${range.f}-${range.l} of partition ${partition}`,
+        () =>
+          queryJson<{ n: string }>(
+            `SELECT count() AS n FROM ${RAW_TABLE}
+             WHERE ${where} AND ingested_at = fromUnixTimestamp64Milli({ins:Int64})`,
+            { topic: o.topic, p: partition, ins: insertedAt },
+          ),
+        p,
+      );
+      if (all === ABANDONED) return false;
+      sameInsert = Number(all[0]?.n ?? 0);
+    }
     const r = { first: range.f, last: range.l, token: range.token, rows };
-    const about = { partition, ...r, rawRows: n, rangesSince: since, ageMs };
+    const about = { partition, ...r, rawRows: n, inserts, sameInsert, rangesSince: since, ageMs };
     const refusal =
-      n !== rows
+      n !== rows || inserts !== 1 || sameInsert !== n || Number(insertedAt) < Number(range.at_ms)
         ? 'its raw rows are not the ones it wrote'
         : since >= REPLAY_WITHIN_RANGES || ageMs > REPLAY_WITHIN_MS
           ? 'it is older than the dedup window allows replaying'
@@ -370,8 +396,10 @@ export function createIngest(o: IngestOptions): Ingest {
       async () => {
         const rs = await o.clickhouse.exec({
           query: `SELECT ${USAGE_COLUMNS.join(', ')} FROM ${RAW_TABLE} WHERE ${where}
-                  AND kafka_offset BETWEEN {f:UInt64} AND {l:UInt64} ORDER BY kafka_offset FORMAT RowBinary`,
-          query_params: { topic: o.topic, p: partition, f: range.f, l: range.l },
+                  AND kafka_offset BETWEEN {f:UInt64} AND {l:UInt64}
+                  AND ingested_at = fromUnixTimestamp64Milli({ins:Int64})
+                  ORDER BY kafka_offset FORMAT RowBinary`,
+          query_params: { topic: o.topic, p: partition, f: range.f, l: range.l, ins: insertedAt },
         });
         const chunks: Buffer[] = [];
         for await (const c of rs.stream) chunks.push(c as Buffer);
@@ -588,6 +616,13 @@ export function createIngest(o: IngestOptions): Ingest {
       // The intent first: should the raw part land without every view's part and the range then be abandoned,
       // the partition's next owner finds it unacknowledged and writes it again (confirmLastRange).
       await state.marking;
+      // (the mark may have taken a while: make sure the partition is still this member's before writing)
+      if (!p.isRunning() || p.isStale()) return 0;
+      try {
+        await p.heartbeat();
+      } catch {
+        return 0;
+      }
       const intent = await withRetry(
         `recording offsets ${first}-${last} of partition ${partition}`,
         () => recordRange(partition, range, 'intent'),
@@ -636,7 +671,12 @@ export function createIngest(o: IngestOptions): Ingest {
     for (let i = 0; i < todo.length;) {
       if (!p.isRunning() || p.isStale()) return;
       const written = await writeRange(state, partition, todo.slice(i, i + maxRows), p);
-      if (written === 0) return;
+      if (written === 0) {
+        // Abandoned: what this member knows of the partition may be stale (an insert that failed may have
+        // landed after all); the next batch reads its progress from ClickHouse again.
+        member.partitions.delete(partition);
+        return;
+      }
       i += written;
       const last = todo[i - 1]?.offset ?? '0';
       state.done = Number(last);
@@ -767,6 +807,10 @@ export function createIngest(o: IngestOptions): Ingest {
         ),
       );
       await producer?.disconnect().catch(() => undefined);
+      // the last ranges' 'done' marks (bounded: markDone gives up after a few attempts)
+      await Promise.all(
+        members.flatMap((m) => [...m.partitions.values()].map((s) => s.marking ?? Promise.resolve())),
+      );
       for (const m of members) m.joined = false;
       log.info({}, 'ingest stopped');
     },
