@@ -290,6 +290,21 @@ test('a range whose events span two days (here two months) is written as one ins
     ]);
 });
 
+/** Starts `ingest`, waits until its metrics say `done`, stops it; its metrics. */
+async function runUntil(
+  ingest: Ingest,
+  what: string,
+  done: (m: Record<string, number>) => boolean,
+): Promise<Record<string, number>> {
+  await ingest.start();
+  try {
+    await waitUntil(what, async () => done(await ingest.metrics.snapshot()), WAIT);
+  } finally {
+    await ingest.stop();
+  }
+  return ingest.metrics.snapshot();
+}
+
 /**
  * Ingests `tag` events until the first range's insert fails on usage_day. The engine commits the raw part and
  * each view's part separately: a constraint on usage_day makes the last view's part fail, so the first range's
@@ -419,17 +434,11 @@ test("an abandoned intent whose offsets another owner's range wrote later is not
     team_id: `orphan-${i % 3}`,
   }));
   await produce(k.kafka, topic, encodeEvents(events));
-  const first = startIngest(topic, dlqTopic, k.groupId());
-  await first.start();
-  try {
-    await waitUntil(
-      'all written',
-      async () => ((await first.metrics.snapshot()).written ?? 0) >= events.length,
-      WAIT,
-    );
-  } finally {
-    await first.stop();
-  }
+  await runUntil(
+    startIngest(topic, dlqTopic, k.groupId()),
+    'all written',
+    (m) => (m.written ?? 0) >= events.length,
+  );
   // An owner recorded [3500, 4499] (1,000 rows), was cut off before its insert, and the next owner wrote those
   // offsets in its own ranges: the intent is the partition's highest and latest, never done, and the raw table
   // holds 1,000 rows in its offsets — not its rows. Replaying it would count them twice.
@@ -438,18 +447,11 @@ test("an abandoned intent whose offsets another owner's range wrote later is not
             VALUES ({topic:String}, 0, 3500, 4499, {token:String}, 'intent', 1000, now64(3) + INTERVAL 1 SECOND)`,
     query_params: { topic, token: `${topic}-0-3500-4499` },
   });
-  const second = startIngest(topic, dlqTopic, k.groupId());
-  await second.start();
-  try {
-    await waitUntil(
-      'every message read again',
-      async () => ((await second.metrics.snapshot()).skipped_already_written ?? 0) >= events.length,
-      WAIT,
-    );
-  } finally {
-    await second.stop();
-  }
-  const s = await second.metrics.snapshot();
+  const s = await runUntil(
+    startIngest(topic, dlqTopic, k.groupId()),
+    'every message read again',
+    (m) => (m.skipped_already_written ?? 0) >= events.length,
+  );
   const t = await actualTotals(db.client(), `tags['run'] = 'orphan'`);
   const day = await (
     await db.client().query({
