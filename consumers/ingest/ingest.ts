@@ -97,6 +97,16 @@ interface PartitionState {
 }
 
 const RAW_TABLE = 'usage_events';
+/** One offset range of a partition as ingest_ranges records it. */
+interface RangeRecord {
+  readonly first: string;
+  readonly last: string;
+  /** The insert's insert_deduplication_token. */
+  readonly token: string;
+  /** Rows of its raw insert. */
+  readonly rows: number;
+}
+
 /** What withRetry returns when the batch went stale or ingest is stopping: abandon the range, commit nothing. */
 const ABANDONED: unique symbol = Symbol('abandoned');
 const DLQ_TABLE = 'usage_dlq';
@@ -243,10 +253,7 @@ export function createIngest(o: IngestOptions): Ingest {
    * ClickHouse either way), a few attempts, then logged. Without it the partition's next owner replays the range
    * (harmless: every table drops it) or, much later, reports it as unconfirmed.
    */
-  async function markDone(
-    partition: number,
-    r: { first: string; last: string; token: string; rows: number },
-  ): Promise<void> {
+  async function markDone(partition: number, r: RangeRecord): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         await recordRange(partition, r, 'done');
@@ -268,7 +275,7 @@ export function createIngest(o: IngestOptions): Ingest {
   /** Records a range before its raw insert ('intent') and once ClickHouse acknowledged it ('done'). */
   function recordRange(
     partition: number,
-    r: { first: string; last: string; token: string; rows: number },
+    r: RangeRecord,
     state: 'intent' | 'done' | 'refused',
   ): Promise<unknown> {
     return o.clickhouse.insert({
@@ -338,9 +345,12 @@ export function createIngest(o: IngestOptions): Ingest {
     const found = await withRetry(
       `checking range ${range.f}-${range.l} of partition ${partition}`,
       () =>
-        queryJson<{ n: string; inserts: string; ins_ms: string; since: string }>(
+        queryJson<{ n: string; inserts: string; ins_ms: string; same: string; since: string }>(
           `SELECT count() AS n, uniqExact(ingested_at) AS inserts,
                   toUnixTimestamp64Milli(min(ingested_at)) AS ins_ms,
+                  (SELECT count() FROM ${RAW_TABLE} WHERE ${where} AND ingested_at =
+                     (SELECT min(ingested_at) FROM ${RAW_TABLE}
+                       WHERE ${where} AND kafka_offset BETWEEN {f:UInt64} AND {l:UInt64})) AS same,
                   (SELECT count() FROM ${RANGES_TABLE}
                     WHERE state = 'intent' AND at > fromUnixTimestamp64Milli({at:Int64})) AS since
            FROM ${RAW_TABLE} WHERE ${where} AND kafka_offset BETWEEN {f:UInt64} AND {l:UInt64}`,
@@ -349,28 +359,14 @@ export function createIngest(o: IngestOptions): Ingest {
       p,
     );
     if (found === ABANDONED) return false;
+    // (n ≥ 1: the range holds the partition's newest raw offset)
     const n = Number(found[0]?.n ?? 0);
-    if (n === 0) return true; // its raw insert never landed: the range is read again from Kafka
     const inserts = Number(found[0]?.inserts ?? 0);
     const insertedAt = found[0]?.ins_ms ?? '0';
+    const sameInsert = Number(found[0]?.same ?? 0);
     const since = Number(found[0]?.since ?? 0);
     const rows = Number(range.n_rows);
     const ageMs = Number(range.age_ms);
-    let sameInsert = n;
-    if (inserts === 1) {
-      const all = await withRetry(
-        `checking the insert of range ${range.f}-${range.l} of partition ${partition}`,
-        () =>
-          queryJson<{ n: string }>(
-            `SELECT count() AS n FROM ${RAW_TABLE}
-             WHERE ${where} AND ingested_at = fromUnixTimestamp64Milli({ins:Int64})`,
-            { topic: o.topic, p: partition, ins: insertedAt },
-          ),
-        p,
-      );
-      if (all === ABANDONED) return false;
-      sameInsert = Number(all[0]?.n ?? 0);
-    }
     const r = { first: range.f, last: range.l, token: range.token, rows };
     const about = { partition, ...r, rawRows: n, inserts, sameInsert, rangesSince: since, ageMs };
     const refusal =
@@ -423,11 +419,7 @@ export function createIngest(o: IngestOptions): Ingest {
       p,
     );
     if (ok === ABANDONED) return false;
-    if (
-      (await withRetry('recording a replayed range', () => recordRange(partition, r, 'done'), p)) ===
-      ABANDONED
-    )
-      return false;
+    await markDone(partition, r);
     metrics.rangesReplayed.inc();
     log.warn(
       about,

@@ -290,11 +290,11 @@ test('a range whose events span two days (here two months) is written as one ins
     ]);
 });
 
-/** Starts `ingest`, waits until its metrics say `done`, stops it; its metrics. */
+/** Starts `ingest`, waits until `done` (given its metrics) holds, stops it; its metrics. */
 async function runUntil(
   ingest: Ingest,
   what: string,
-  done: (m: Record<string, number>) => boolean,
+  done: (m: Record<string, number>) => boolean | Promise<boolean>,
 ): Promise<Record<string, number>> {
   await ingest.start();
   try {
@@ -333,10 +333,8 @@ async function failFirstRangeOnDay(tag: string): Promise<{
     onFatal: (err) => (fatal = err),
   });
   try {
-    await first.start();
-    await waitUntil('the first insert fails on usage_day', () => Promise.resolve(fatal !== undefined), WAIT);
+    await runUntil(first, 'the first insert fails on usage_day', () => fatal !== undefined);
   } finally {
-    await first.stop();
     await ch.command({ query: 'ALTER TABLE usage_day DROP CONSTRAINT replay_test_fail' });
   }
   const sums = async (): Promise<Record<string, string>> => {
@@ -366,18 +364,11 @@ async function failFirstRangeOnDay(tag: string): Promise<{
 async function nextOwner(
   f: Awaited<ReturnType<typeof failFirstRangeOnDay>>,
 ): Promise<Record<string, number>> {
-  const second = startIngest(f.topic, f.dlqTopic, k.groupId());
-  await second.start();
-  try {
-    await waitUntil(
-      'every event in the raw table',
-      async () => Number((await f.sums()).events) >= f.events.length,
-      WAIT,
-    );
-  } finally {
-    await second.stop();
-  }
-  return second.metrics.snapshot();
+  return runUntil(
+    startIngest(f.topic, f.dlqTopic, k.groupId()),
+    'every event in the raw table',
+    async () => Number((await f.sums()).events) >= f.events.length,
+  );
 }
 
 test('a range whose raw part landed but a rollup part did not, then abandoned, is written again by the next owner: every rollup exact', async () => {
